@@ -35,7 +35,7 @@
 #define VEPC_REG_VERSION		0x004	/* RO */
 #define VEPC_REG_STATUS			0x008	/* RO, VEPC_STATUS_* */
 #define VEPC_REG_CONTROL		0x00c	/* WO, VEPC_CONTROL_* */
-#define VEPC_REG_MSI_REQUESTED		0x010	/* RW: MSI vectors the function offers (0..32) */
+#define VEPC_REG_MSI_REQUESTED		0x010	/* RW: MSI vectors the function offers (0, or a power of two 1..32) */
 #define VEPC_REG_MSI_ENABLED		0x014	/* RO: MSI vectors the host enabled, 0 = MSI off */
 #define VEPC_REG_IRQ_RAISE		0x018	/* WO: VEPC_IRQ_RAISE(type, number) */
 #define VEPC_REG_ERROR			0x01c	/* RO: VEPC_ERR_* of the last command; read clears */
@@ -55,7 +55,7 @@
 #define VEPC_REG_BAR_STRIDE		0x20
 #define VEPC_BAR_PHYS_LO		0x00	/* EP physical (DMA) address of the backing memory */
 #define VEPC_BAR_PHYS_HI		0x04
-#define VEPC_BAR_SIZE_LO		0x08
+#define VEPC_BAR_SIZE_LO		0x08	/* a power of two >= 128 (the driver rounds up) */
 #define VEPC_BAR_SIZE_HI		0x0c
 #define VEPC_BAR_FLAGS			0x10	/* writing it commits the entry: VEPC_BAR_F_* */
 #define VEPC_REG_BAR(n, field)		(VEPC_REG_BAR_BASE + (n) * VEPC_REG_BAR_STRIDE + (field))
@@ -64,6 +64,16 @@
 #define VEPC_BAR_F_MEM64		(1u << 1)
 #define VEPC_BAR_F_PREFETCH		(1u << 2)
 #define VEPC_BAR_F_IO			(1u << 3)
+/*
+ * The BAR exists (size and type go to the host) but no EP memory backs it
+ * yet: PHYS is 0 and must not be resolved; host reads return 0 and writes
+ * are dropped until a later commit of the same BAR supplies memory.
+ * pci-epf-vntb declares its memory-window BARs this way and points them at
+ * memory at run time (possibly after START), with a size that may be
+ * smaller than the BAR the host already sized.  Travels unchanged in
+ * vlink_bar.flags.
+ */
+#define VEPC_BAR_F_UNBACKED		(1u << 4)
 
 /* Outbound windows: aperture slice -> host (RC) PCI address (map_addr/unmap_addr). */
 #define VEPC_REG_WIN_BASE		0x400
@@ -82,6 +92,7 @@
 #define VEPC_STATUS_STARTED		(1u << 1)	/* START sent, STOP not yet */
 #define VEPC_STATUS_MSI_ENABLED		(1u << 2)	/* host enabled MSI */
 #define VEPC_STATUS_BUS_MASTER		(1u << 3)	/* host enabled bus mastering */
+#define VEPC_STATUS_LINK_UP		(1u << 4)	/* relay says the RC function is plugged */
 
 #define VEPC_CONTROL_START		1
 #define VEPC_CONTROL_STOP		2
@@ -176,6 +187,7 @@ enum vlink_irq_result {
 	VLINK_IRQ_NO_BUS_MASTER		= 3,
 	VLINK_IRQ_MASKED		= 4,	/* per-vector mask set: left pending */
 	VLINK_IRQ_NOT_PLUGGED		= 5,	/* set by the relay, never by a device */
+	VLINK_IRQ_UNSUPPORTED		= 6,	/* INTx without an interrupt pin, or unknown type */
 };
 
 struct vlink_irq_result_msg {

@@ -1,0 +1,161 @@
+import { Command, Option } from 'commander';
+import { HarnessError, isHarnessError } from './errors.ts';
+import { ensureSetup } from './setup/setup.ts';
+import { buildKernel } from './kernel/build.ts';
+import { parseKernelSource } from './kernel/source.ts';
+import { builtinVariants } from './kernel/variants.ts';
+import type { Arch, KernelSpec } from './kernel/spec.ts';
+import { installSignalHandlers, teardownAll } from './util/teardown.ts';
+import { progress } from './util/log.ts';
+import { makeRunDirs } from './util/rundir.ts';
+import { bootSingle } from './guest/single.ts';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+const program = new Command('ntbh')
+  .description('QEMU-backed integration harness for the Linux EPF NTB pair (pci-epf-vntb <-> ntb_hw_epf)')
+  .showHelpAfterError();
+
+program
+  .command('setup')
+  .description('install the Debian packages the harness needs (idempotent; needs root)')
+  .option('--force', 're-check everything')
+  .action(async (opts: { force?: boolean }) => {
+    await ensureSetup({ log: progress, force: opts.force });
+    progress('setup complete');
+  });
+
+const kernel = program.command('kernel').description('kernel builds');
+kernel
+  .command('build')
+  .description('build (or fetch from the cache) a kernel for one arch')
+  .addOption(new Option('--arch <arch>', 'target architecture').choices(['x86_64', 'arm64']).default('x86_64'))
+  .option('--variant <name>', 'a built-in variant: old, stock, new, stock-6.1')
+  .option('--source <source>', 'debian:<ver> | git:<url>@<ref> | path:<tree>')
+  .option('--name <name>', 'variant name for a custom source', 'custom')
+  .option('--patches <set...>', 'patch sets (kernel-patches/<name> or a directory)', [])
+  .option('--fragment <file...>', 'extra config fragments', [])
+  .option('-j, --jobs <n>', 'parallel make jobs', (v) => Number(v))
+  .action(async (opts: { arch: Arch; variant?: string; source?: string; name: string; patches: string[]; fragment: string[]; jobs?: number }) => {
+    await ensureSetup({ log: progress });
+    const spec = kernelSpecFromOptions(opts);
+    const artifact = await buildKernel(spec, opts.arch, { log: progress, jobs: opts.jobs });
+    process.stdout.write(
+      `${JSON.stringify({ dir: artifact.dir, image: artifact.image, release: artifact.release, cached: artifact.cached, durationsMs: artifact.metadata.durationsMs }, null, 2)}\n`,
+    );
+  });
+
+const guestCommand = (name: string, description: string) =>
+  program
+    .command(name)
+    .description(description)
+    .addOption(new Option('--arch <arch>', 'guest architecture').choices(['x86_64', 'arm64']).default('x86_64'))
+    .option('--variant <name>', 'kernel variant (old, stock, new, stock-6.1)', 'stock')
+    .option('--source <source>', 'kernel source instead of a variant: debian:<ver> | git:<url>@<ref> | path:<tree>')
+    .option('--name <name>', 'variant name for a custom source', 'custom')
+    .option('--patches <set...>', 'extra patch sets', [])
+    .option('--fragment <file...>', 'extra config fragments', [])
+    .option('--results <dir>', 'where to keep the run artifacts')
+    .option('--append <args>', 'extra kernel command line');
+
+guestCommand('boot', 'boot one guest and keep it up until Ctrl-C (prints how to ssh in)')
+  .option('--check', 'boot, run uname -r over SSH, then stop (no waiting)')
+  .action(async (opts: GuestCliOptions & { check?: boolean }) => {
+    const { guest, run } = await bootFromOptions(opts, 'boot');
+    const uname = await guest.exec('uname -r', { check: true });
+    progress(`uname -r: ${uname.stdout.trim()} (${uname.durationMs} ms over SSH)`);
+    const sshCommand = `ssh -i ${join(run.dir, 'ssh', 'id_ed25519')} -p ${guest.sshPort} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null root@127.0.0.1`;
+    await writeFile(join(run.dir, 'ssh-command'), `${sshCommand}\n`);
+    process.stdout.write(`${JSON.stringify({ guest: guest.name, sshPort: guest.sshPort, bootTimes: guest.bootTimes, release: uname.stdout.trim(), ssh: sshCommand, artifacts: run.dir })}\n`);
+    if (opts.check) return;
+    progress(`guest is up. Get in with:\n  ${sshCommand}\n  (or: npx ntbh ssh ${run.dir})  — Ctrl-C stops it`);
+    const exit = await guest.waitExit();
+    progress(`guest ${guest.name} exited (${exit.signal ?? `code ${exit.code}`})`);
+  });
+
+guestCommand('exec', 'boot one guest, run a command over SSH, print its output, stop')
+  .argument('<command...>', 'command to run in the guest')
+  .action(async (command: string[], opts: GuestCliOptions) => {
+    const { guest } = await bootFromOptions(opts, 'exec');
+    const result = await guest.exec(command.join(' '), { timeoutMs: 300_000 });
+    process.stdout.write(result.stdout);
+    process.stderr.write(result.stderr);
+    process.exitCode = result.exitCode === 0 ? 0 : 1;
+  });
+
+program
+  .command('ssh')
+  .description('open an SSH session into a guest kept up by `ntbh boot` (give its results directory)')
+  .argument('<run-dir>', 'the results directory printed by ntbh boot')
+  .argument('[command...]', 'command to run instead of a shell')
+  .action(async (runDir: string, command: string[]) => {
+    const saved = (await readFile(join(runDir, 'ssh-command'), 'utf8').catch(() => '')).trim();
+    if (!saved) throw new HarnessError(`${runDir} has no running guest (no ssh-command file)`, { code: 'NO_GUEST', kind: 'input', phase: 'ssh' });
+    const [file, ...args] = saved.split(' ');
+    const result = await execa(file!, [...args, ...command], { stdio: 'inherit', reject: false });
+    process.exitCode = result.exitCode ?? 1;
+  });
+
+interface GuestCliOptions {
+  arch: Arch;
+  variant: string;
+  source?: string;
+  name: string;
+  patches: string[];
+  fragment: string[];
+  results?: string;
+  append?: string;
+}
+
+async function bootFromOptions(opts: GuestCliOptions, what: string) {
+  await ensureSetup({ log: progress });
+  const spec = kernelSpecFromOptions({ ...opts, variant: opts.source ? undefined : opts.variant });
+  const run = await makeRunDirs(`${what}-${opts.arch}`, opts.results);
+  const { guest } = await bootSingle({
+    arch: opts.arch,
+    spec,
+    run,
+    log: progress,
+    timeoutScale: timeoutScale(),
+    extraCmdline: opts.append ? opts.append.split(/\s+/) : [],
+  });
+  return { guest, run };
+}
+
+export function timeoutScale(): number {
+  const value = Number(process.env.NTBH_TIMEOUT_SCALE ?? '1');
+  return Number.isFinite(value) && value > 0 ? value : 1;
+}
+
+function kernelSpecFromOptions(opts: { variant?: string; source?: string; name: string; patches: string[]; fragment: string[] }): KernelSpec {
+  if (opts.variant) {
+    const base = builtinVariants[opts.variant];
+    if (!base) throw new HarnessError(`unknown variant "${opts.variant}"`, { code: 'BAD_VARIANT', kind: 'input', phase: 'kernel-build', excerpt: `Known: ${Object.keys(builtinVariants).join(', ')}` });
+    return { ...base, patches: [...base.patches, ...opts.patches], fragments: [...base.fragments, ...opts.fragment] };
+  }
+  const source = parseKernelSource(opts.source ?? 'debian:6.12');
+  return { name: opts.name, source, patches: opts.patches, fragments: opts.fragment };
+}
+
+async function main(): Promise<void> {
+  installSignalHandlers();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (error) {
+    process.exitCode = report(error);
+  } finally {
+    await teardownAll();
+  }
+}
+
+function report(error: unknown): number {
+  if (isHarnessError(error)) {
+    process.stderr.write(`${error.describe()}\n`);
+    return error.exitCode;
+  }
+  process.stderr.write(`ntbh: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
+  return 2;
+}
+
+await main();

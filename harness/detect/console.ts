@@ -1,0 +1,107 @@
+import { EventEmitter } from 'node:events';
+import { classify, messageOf, titleOf, type SplatPattern } from './patterns.ts';
+
+export interface Splat {
+  guest: string;
+  kind: string;
+  title: string;
+  fatal: boolean;
+  /** The matching line and the lines after it. */
+  excerpt: string;
+  /** The step whose kmsg begin marker was the last one seen before the splat, if any. */
+  step?: string;
+  /** Index of the console line that matched. */
+  line: number;
+  at: number;
+}
+
+export interface ConsoleMark {
+  line: number;
+  splats: number;
+}
+
+const stepBegin = /ntbh: begin step (\S+)/;
+const stepEnd = /ntbh: end step (\S+)/;
+
+/**
+ * Watches one guest's console line by line: keeps every line, recognises splats from the pattern
+ * table, and attributes each to the step whose kmsg markers enclose it.
+ */
+export class ConsoleMonitor extends EventEmitter {
+  readonly lines: string[] = [];
+  readonly splats: Splat[] = [];
+  private partial = '';
+  private currentStep: string | undefined;
+  private pending: { splat: Splat; pattern: SplatPattern; remaining: number }[] = [];
+  lastOutputAt = Date.now();
+
+  constructor(readonly guest: string) {
+    super();
+  }
+
+  push(chunk: string): void {
+    this.lastOutputAt = Date.now();
+    const text = this.partial + chunk;
+    const parts = text.split('\n');
+    this.partial = parts.pop() ?? '';
+    for (const line of parts) this.line(line.replace(/\r$/, ''));
+  }
+
+  /** Flushes a last line without a newline (at QEMU exit). */
+  end(): void {
+    if (this.partial) this.line(this.partial);
+    this.partial = '';
+    for (const entry of this.pending) this.emit('splat', entry.splat);
+    this.pending = [];
+  }
+
+  mark(): ConsoleMark {
+    return { line: this.lines.length, splats: this.splats.length };
+  }
+
+  splatsSince(mark: ConsoleMark): Splat[] {
+    return this.splats.slice(mark.splats);
+  }
+
+  textSince(mark: ConsoleMark): string {
+    return this.lines.slice(mark.line).join('\n');
+  }
+
+  tail(count = 40): string {
+    return this.lines.slice(-count).join('\n');
+  }
+
+  private line(line: string): void {
+    const index = this.lines.length;
+    this.lines.push(line);
+    const message = messageOf(line);
+    const begin = stepBegin.exec(message);
+    if (begin) this.currentStep = begin[1];
+    if (stepEnd.test(message)) this.currentStep = undefined;
+    this.emit('line', line);
+
+    for (const entry of this.pending) {
+      entry.splat.excerpt += `\n${line}`;
+      entry.remaining--;
+    }
+    for (const done of this.pending.filter((entry) => entry.remaining <= 0)) this.emit('splat', done.splat);
+    this.pending = this.pending.filter((entry) => entry.remaining > 0);
+
+    const pattern = classify(line);
+    if (!pattern) return;
+    const splat: Splat = {
+      guest: this.guest,
+      kind: pattern.kind,
+      title: titleOf(line, pattern),
+      fatal: pattern.fatal,
+      excerpt: line,
+      step: this.currentStep,
+      line: index,
+      at: Date.now(),
+    };
+    this.splats.push(splat);
+    // Fatal splats are reported at once (the guest is gone; waiting for context only delays).
+    if (pattern.fatal) this.emit('fatal', splat);
+    this.pending.push({ splat, pattern, remaining: pattern.context });
+  }
+}

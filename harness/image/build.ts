@@ -1,0 +1,112 @@
+import { existsSync } from 'node:fs';
+import { chmod, copyFile, cp, lstat, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { cachePath, repoRoot } from '../util/paths.ts';
+import { run } from '../util/proc.ts';
+import { hashParts, short } from '../util/hash.ts';
+import { withLock } from '../util/lock.ts';
+import { guestDebs } from '../setup/packages.ts';
+import type { KernelArtifact } from '../kernel/build.ts';
+import type { Arch } from '../kernel/spec.ts';
+import { unpackedDebs } from './debs.ts';
+import { runtimeClosure } from './elf.ts';
+
+const IMAGE_VERSION = '1';
+
+export interface GuestImage {
+  arch: Arch;
+  /** Base (busybox, dropbear, init) + the kernel's modules and tools, as one newc cpio. */
+  initramfs: string;
+  key: string;
+  cached: boolean;
+}
+
+/** Builds (or finds) the initramfs for a kernel: a cached per-arch base plus the kernel's modules. */
+export async function buildImage(kernel: KernelArtifact, log: (line: string) => void = () => undefined): Promise<GuestImage> {
+  const base = await buildBase(kernel.arch, log);
+  const key = hashParts({ version: IMAGE_VERSION, base: base.key, kernel: kernel.key });
+  const dir = cachePath('images', `${kernel.arch}-${kernel.name}-${short(key)}`);
+  const initramfs = join(dir, 'initramfs.cpio');
+  if (existsSync(initramfs)) return { arch: kernel.arch, initramfs, key, cached: true };
+  await mkdir(cachePath('images'), { recursive: true });
+  return withLock(dir, async () => {
+    if (existsSync(initramfs)) return { arch: kernel.arch, initramfs, key, cached: true };
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    const stage = join(tmp, 'stage');
+    await mkdir(join(stage, 'usr/bin'), { recursive: true });
+    await cp(join(kernel.modulesRoot, 'lib'), join(stage, 'lib'), { recursive: true });
+    if (kernel.pcitest) await copyFile(kernel.pcitest, join(stage, 'usr/bin/pcitest'));
+    const modulesCpio = join(tmp, 'modules.cpio');
+    await makeCpio(stage, modulesCpio);
+    // Concatenated newc archives are one initramfs to the kernel: base first, then the modules.
+    await run('sh', ['-c', `cat '${base.cpio}' '${modulesCpio}' > '${join(tmp, 'initramfs.cpio')}'`], { phase: 'image-build', code: 'IMAGE_BUILD' });
+    await rm(stage, { recursive: true, force: true });
+    await rm(modulesCpio);
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir);
+    log(`image for ${kernel.name} ${kernel.arch} → ${dir}`);
+    return { arch: kernel.arch, initramfs, key, cached: false };
+  });
+}
+
+async function buildBase(arch: Arch, log: (line: string) => void): Promise<{ cpio: string; key: string }> {
+  const debs = await unpackedDebs(arch, guestDebs, log);
+  const init = await readFile(join(repoRoot, 'images', 'init.sh'), 'utf8');
+  const key = hashParts({ version: IMAGE_VERSION, init, debs: debs.versions.join(' '), arch });
+  const cpio = cachePath('images', `base-${arch}-${short(key)}.cpio`);
+  if (existsSync(cpio)) return { cpio, key };
+  return withLock(cpio, async () => {
+    if (existsSync(cpio)) return { cpio, key };
+    const started = Date.now();
+    const stage = `${cpio}.stage-${process.pid}`;
+    await rm(stage, { recursive: true, force: true });
+    for (const dir of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/dropbear', 'proc', 'sys', 'dev', 'tmp', 'run', 'root/.ssh', 'lib/modules', 'var']) {
+      await mkdir(join(stage, dir), { recursive: true });
+    }
+    await copyFile(join(debs.root, 'bin/busybox'), join(stage, 'bin/busybox'));
+    await chmod(join(stage, 'bin/busybox'), 0o755);
+    await symlink('busybox', join(stage, 'bin/sh'));
+    await copyFile(join(debs.root, 'usr/sbin/dropbear'), join(stage, 'usr/sbin/dropbear'));
+    await chmod(join(stage, 'usr/sbin/dropbear'), 0o755);
+    for (const file of await runtimeClosure(debs.root, 'usr/sbin/dropbear')) await copyPreservingLinks(debs.root, stage, file);
+    await writeFile(join(stage, 'init'), init, { mode: 0o755 });
+    await writeFile(join(stage, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+    await writeFile(join(stage, 'etc/group'), 'root:x:0:\n');
+    await writeFile(join(stage, 'etc/shells'), '/bin/sh\n');
+    await chmod(join(stage, 'root'), 0o700);
+    await chmod(join(stage, 'root/.ssh'), 0o700);
+    // The host key is baked in (generating one under TCG at every boot costs seconds).
+    await run('dropbearkey', ['-t', 'ed25519', '-f', join(stage, 'etc/dropbear/dropbear_ed25519_host_key')], { phase: 'image-build', code: 'IMAGE_HOSTKEY' });
+    await makeCpio(stage, `${cpio}.tmp`);
+    await rename(`${cpio}.tmp`, cpio);
+    await rm(stage, { recursive: true, force: true });
+    log(`guest base image for ${arch} built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { cpio, key };
+  });
+}
+
+/** Copies `file` (relative) from one root to another, recreating symlinks along the way. */
+async function copyPreservingLinks(fromRoot: string, toRoot: string, file: string): Promise<void> {
+  const source = join(fromRoot, file);
+  const target = join(toRoot, file);
+  await mkdir(dirname(target), { recursive: true });
+  const info = await lstat(source);
+  if (info.isSymbolicLink()) {
+    const link = await readlink(source);
+    if (!existsSync(target)) await symlink(link, target);
+    const next = link.startsWith('/') ? link.slice(1) : join(dirname(file), link);
+    await copyPreservingLinks(fromRoot, toRoot, next);
+  } else if (!existsSync(target)) {
+    await copyFile(source, target);
+    await chmod(target, info.mode & 0o7777);
+  }
+}
+
+/** A newc archive of `stage` with every file owned by root (dropbear checks key file ownership). */
+export async function makeCpio(stage: string, out: string): Promise<void> {
+  await run('sh', ['-c', `cd '${stage}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${out}'`], {
+    phase: 'image-build',
+    code: 'IMAGE_CPIO',
+  });
+}

@@ -1,0 +1,136 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { HarnessError } from '../errors.ts';
+import { cachePath } from '../util/paths.ts';
+import { run } from '../util/proc.ts';
+import { sha256, short } from '../util/hash.ts';
+import { withLock } from '../util/lock.ts';
+import type { KernelSource } from './spec.ts';
+
+export interface ResolvedSource {
+  /** Identity for cache keys: changes whenever the tree's content may change. */
+  id: string;
+  /** The pristine tree (never modified for debian/git sources). */
+  dir: string;
+  /** True when the tree is the user's own and must not be patched or copied. */
+  external: boolean;
+  /** Human label, e.g. "debian linux-source-6.12 6.12.117-1~deb12u1". */
+  label: string;
+}
+
+export function parseKernelSource(text: string): KernelSource {
+  const debian = /^debian:(\d+\.\d+)$/.exec(text);
+  if (debian) return { kind: 'debian', version: debian[1]! };
+  const git = /^git:(.+)@([^@]+)$/.exec(text);
+  if (git) return { kind: 'git', url: git[1]!, ref: git[2]! };
+  if (text.startsWith('path:')) return { kind: 'path', path: resolve(text.slice(5)) };
+  throw new HarnessError(`unknown kernel source "${text}"`, {
+    code: 'BAD_KERNEL_SOURCE',
+    kind: 'input',
+    phase: 'kernel-build',
+    excerpt: 'Use debian:<version> (e.g. debian:6.12), git:<url-or-path>@<ref>, or path:<kernel tree>.',
+  });
+}
+
+export function describeSource(source: KernelSource): string {
+  if (source.kind === 'debian') return `debian:${source.version}`;
+  if (source.kind === 'git') return `git:${source.url}@${source.ref}`;
+  return `path:${source.path}`;
+}
+
+export async function resolveSource(source: KernelSource, log: (line: string) => void): Promise<ResolvedSource> {
+  if (source.kind === 'debian') return resolveDebian(source.version, log);
+  if (source.kind === 'git') return resolveGit(source.url, source.ref, log);
+  return resolvePath(source.path);
+}
+
+async function resolveDebian(version: string, log: (line: string) => void): Promise<ResolvedSource> {
+  const pkg = `linux-source-${version}`;
+  const tarball = `/usr/src/${pkg}.tar.xz`;
+  const query = await run('dpkg-query', ['-W', '-f', '${Version}', pkg], { phase: 'kernel-build' }).catch(() => null);
+  if (!query || !existsSync(tarball)) {
+    throw new HarnessError(`Debian package ${pkg} is not installed`, {
+      code: 'KERNEL_SOURCE_MISSING',
+      kind: 'infra',
+      phase: 'kernel-build',
+      excerpt: `Install it with: apt-get install ${pkg} (ntbh setup installs 6.1 and 6.12).`,
+    });
+  }
+  const id = `debian:${pkg}=${query.stdout.trim()}`;
+  const dir = cachePath('src', `${pkg}-${short(sha256(id))}`);
+  await extractOnce(dir, log, `unpacking ${pkg} ${query.stdout.trim()}`, async (tmp) => {
+    await run('tar', ['-xf', tarball, '-C', tmp], { phase: 'kernel-build', code: 'KERNEL_SOURCE_UNPACK' });
+    return join(tmp, pkg);
+  });
+  return { id, dir, external: false, label: `debian ${pkg} ${query.stdout.trim()}` };
+}
+
+async function resolveGit(url: string, ref: string, log: (line: string) => void): Promise<ResolvedSource> {
+  const mirror = cachePath('git', `${short(sha256(url))}.git`);
+  await mkdir(cachePath('git'), { recursive: true });
+  await withLock(mirror, async () => {
+    if (!existsSync(mirror)) {
+      log(`cloning ${url}`);
+      await run('git', ['clone', '--bare', '--quiet', url, mirror], { phase: 'kernel-build', code: 'KERNEL_GIT' });
+    } else {
+      await run('git', ['--git-dir', mirror, 'fetch', '--quiet', '--tags', 'origin', '+refs/heads/*:refs/heads/*'], {
+        phase: 'kernel-build',
+        code: 'KERNEL_GIT',
+      }).catch(() => log(`warning: could not fetch ${url}; using the cached mirror`));
+    }
+  });
+  const commit = (
+    await run('git', ['--git-dir', mirror, 'rev-parse', '--verify', `${ref}^{commit}`], { phase: 'kernel-build', code: 'KERNEL_GIT_REF' })
+  ).stdout.trim();
+  const id = `git:${commit}`;
+  const dir = cachePath('src', `git-${commit.slice(0, 16)}`);
+  await extractOnce(dir, log, `checking out ${ref} (${commit.slice(0, 12)})`, async (tmp) => {
+    await run('sh', ['-c', `git --git-dir '${mirror}' archive --format=tar '${commit}' | tar -x -C '${tmp}'`], {
+      phase: 'kernel-build',
+      code: 'KERNEL_GIT',
+    });
+    return tmp;
+  });
+  return { id, dir, external: false, label: `${url} ${ref} (${commit.slice(0, 12)})` };
+}
+
+async function resolvePath(path: string): Promise<ResolvedSource> {
+  const dir = isAbsolute(path) ? path : resolve(path);
+  if (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'Kconfig'))) {
+    throw new HarnessError(`${dir} is not a kernel source tree`, { code: 'BAD_KERNEL_SOURCE', kind: 'input', phase: 'kernel-build' });
+  }
+  if (existsSync(join(dir, '.config'))) {
+    throw new HarnessError(`${dir} has been configured in place; out-of-tree builds need a clean tree`, {
+      code: 'KERNEL_TREE_NOT_CLEAN',
+      kind: 'input',
+      phase: 'kernel-build',
+      excerpt: `Run "make mrproper" in ${dir}, or pass a git: source instead.`,
+    });
+  }
+  // A local tree changes under us: identify it by its git state when it has one.
+  const head = await run('git', ['-C', dir, 'rev-parse', 'HEAD'], { phase: 'kernel-build' }).catch(() => null);
+  const dirty = head ? await run('git', ['-C', dir, 'diff', 'HEAD'], { phase: 'kernel-build' }).catch(() => null) : null;
+  const id = head ? `path:${dir}@${head.stdout.trim()}+${short(sha256(dirty?.stdout ?? ''))}` : `path:${dir}@${Date.now()}`;
+  return { id, dir, external: true, label: dir };
+}
+
+/** Unpacks into a temporary directory and renames into place, so a half-unpacked tree is never used. */
+async function extractOnce(dir: string, log: (line: string) => void, what: string, unpack: (tmp: string) => Promise<string>): Promise<void> {
+  if (existsSync(join(dir, 'Makefile'))) return;
+  await mkdir(cachePath('src'), { recursive: true });
+  await withLock(dir, async () => {
+    if (existsSync(join(dir, 'Makefile'))) return;
+    log(what);
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    const root = await unpack(tmp);
+    await rename(root, dir);
+    await rm(tmp, { recursive: true, force: true });
+  });
+}
+
+export async function listDir(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => []);
+}

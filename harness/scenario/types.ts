@@ -1,0 +1,110 @@
+/** Results of a run, shared by the executor, the reporters and results.json. */
+
+/** KernelCI-like vocabulary plus the xfail pair. */
+export type Status = 'PASS' | 'FAIL' | 'XFAIL' | 'XPASS' | 'ERROR' | 'SKIP';
+export const STATUSES: readonly Status[] = ['PASS', 'FAIL', 'XFAIL', 'XPASS', 'ERROR', 'SKIP'];
+
+/** A measured value as it appears in results.json. */
+export type Value = number | boolean | string | null | Value[] | { [key: string]: Value };
+
+export type Side = 'ep' | 'host';
+
+/** One observation a step made; the expectation engine turns it into a CheckResult. */
+export interface Measurement {
+  /** Check name, e.g. "db", "vector", "msi_index"; the key used in `expect: {<step>.<check>: …}`. */
+  check: string;
+  /** The guest whose observation this is (the receiver, for doorbells). */
+  on?: Side;
+  /** Parameters of this observation, usable in expressions: i, B, k, w, n, size, ... */
+  params?: Record<string, number>;
+  /** Short label that makes the check id unique within the step, e.g. "host-to-ep bit 3". */
+  label?: string;
+  value: Value;
+  /** Why the value could not be observed: the check becomes SKIP. */
+  unavailable?: string;
+  /** An infrastructure problem while observing: the check becomes ERROR. */
+  error?: string;
+}
+
+export interface CheckResult {
+  /** Unique within the step: `check` or `check[label]`. */
+  id: string;
+  check: string;
+  status: Status;
+  on?: Side;
+  params?: Record<string, number>;
+  value: Value;
+  /** What the spec says (value, or the predicate's text). */
+  expected?: Value;
+  /** The known (old-kernel) value when an xfail applied. */
+  known?: Value;
+  /** The xfail reason, or the failure / skip / error explanation. */
+  message?: string;
+}
+
+export interface SplatRecord {
+  guest: string;
+  title: string;
+  kind: string;
+  excerpt: string;
+  /** True when the scenario expected it in this cell (XFAIL evidence). */
+  expected: boolean;
+}
+
+export interface StepResult {
+  id: string;
+  type: string;
+  status: Status;
+  durationMs: number;
+  /** Measured values keyed by check id. */
+  values: Record<string, Value>;
+  checks: CheckResult[];
+  splats: SplatRecord[];
+  /** /proc/sys/kernel/tainted before and after, per guest, when it changed. */
+  taint?: Record<string, { before: number; after: number; flags: string }>;
+  message?: string;
+}
+
+export interface CellResult {
+  id: string;
+  ep: string;
+  host: string;
+  status: Status;
+  durationMs: number;
+  capabilities: Record<string, boolean>;
+  /** Derived parameters of the cell: Nh, Ne, ... */
+  params: Record<string, number>;
+  steps: StepResult[];
+  message?: string;
+}
+
+export interface InteropGroup {
+  /** The direction of the rings compared: the receiver is the side that observed them. */
+  direction: 'host-to-ep' | 'ep-to-host';
+  receiver: Side;
+  /** Variant name of the receiver's kernel. */
+  variant: string;
+  status: Status;
+  /** Sender variants compared. */
+  senders: string[];
+  message?: string;
+}
+
+export interface InteropResult {
+  status: Status;
+  groups: InteropGroup[];
+}
+
+export interface RunResult {
+  scenario: string;
+  file?: string;
+  status: Status;
+  strict: boolean;
+  exitCode: number;
+  startedAt: string;
+  durationMs: number;
+  totals: Record<Status, number>;
+  interop: InteropResult;
+  cells: CellResult[];
+  message?: string;
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# PID 1 of every ntbh guest: mount what the tests need, bring up the network, start sshd, say ready.
+/bin/busybox --install -s
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm /tmp /run /var /root
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+ln -sf /run /var/run
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t configfs configfs /sys/kernel/config
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+[ -f /etc/hostname ] && hostname "$(cat /etc/hostname)"
+# Modules the kernel has as modules need modules.dep from depmod on the build host.
+ip link set lo up
+ip link set eth0 up
+ip addr add 10.0.2.15/24 dev eth0
+ip route add default via 10.0.2.2
+# -s: keys only; -r: the image's host key; -p 22 on all addresses (QEMU forwards to it).
+dropbear -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+echo "ntbh-ready $(cat /proc/sys/kernel/osrelease)" > /dev/console
+# PID 1 must never exit.
+while :; do sleep 3600; done

@@ -1,0 +1,588 @@
+/*
+ * vepc-function - the endpoint function as the host (RC) guest sees it.
+ *
+ * The harness relay hot-plugs one of these into a pcie-root-port when the
+ * EP guest starts its endpoint controller ("vepc") and unplugs it when the
+ * EP stops.  Everything the EP wrote arrives as properties: IDs, class,
+ * interrupt pin, MSI vector count, and per BAR its size, flags and where it
+ * lives in the EP guest's RAM file.  QEMU's PCI core then does what a real
+ * function does: config cycles, BAR sizing, MSI address/data and masking.
+ *
+ * BARs are zero-copy: each is an alias into the EP's shared RAM file, which
+ * SET_BAR re-points while the function runs (pci-epf-vntb re-targets its
+ * memory-window BARs).  RAISE_IRQ from the EP becomes INTx or msi_notify(),
+ * and every attempt is answered with IRQ_RESULT for the relay's trace.
+ * Protocol: hw/misc/vepc-link.h, link/PROTOCOL.md.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/host-utils.h"
+#include "qemu/log.h"
+#include "qemu/module.h"
+#include "qemu/units.h"
+#include "qapi/error.h"
+#include "exec/memory.h"
+#include "hw/pci/msi.h"
+#include "hw/pci/pci.h"
+#include "hw/pci/pcie.h"
+#include "hw/qdev-properties.h"
+#include "hw/qdev-properties-system.h"
+#include "qom/object.h"
+#include "vepc-wire.h"
+
+#define TYPE_VEPC_FUNCTION "vepc-function"
+OBJECT_DECLARE_SIMPLE_TYPE(VepcFunctionState, VEPC_FUNCTION)
+
+#define VF_NUM_BARS             6
+#define VF_MSI_CAP_OFFSET       0x50
+#define VF_EXP_CAP_OFFSET       0x80
+
+typedef struct VepcFunctionBar {
+    /* Properties, fixed for the life of the function. */
+    uint64_t size;              /* 0 = BAR not implemented */
+    uint32_t flags;             /* VEPC_BAR_F_* */
+    uint64_t offset;            /* in the EP's RAM file */
+
+    MemoryRegion container;     /* what pci_register_bar() sees */
+    MemoryRegion alias;         /* into peer_ram, present while backed */
+    bool backed;
+} VepcFunctionBar;
+
+struct VepcFunctionState {
+    PCIDevice pdev;
+
+    /* Properties */
+    CharBackend chr;
+    uint32_t link_id;
+    char *peer_ram_path;
+    uint16_t vendor_id;
+    uint16_t device_id;
+    uint8_t revision;
+    uint32_t class_code;
+    uint16_t subsys_vendor_id;
+    uint16_t subsys_id;
+    uint8_t intx_pin;
+    uint8_t msi_vectors;
+    VepcFunctionBar bars[VF_NUM_BARS];
+
+    VlinkWire wire;
+    MemoryRegion peer_ram;
+    uint64_t peer_ram_size;
+    bool peer_ram_mapped;
+
+    /* Last HOST_CONFIG sent, so only changes go on the wire. */
+    struct vlink_host_config host_config;
+};
+
+/* ---- host configuration ------------------------------------------------ */
+
+/* Vectors the host enabled: the MSI Multiple Message Enable field. */
+static uint32_t vf_msi_enabled_vectors(VepcFunctionState *s)
+{
+    PCIDevice *pdev = &s->pdev;
+    uint16_t flags;
+
+    if (!msi_enabled(pdev)) {
+        return 0;
+    }
+    flags = pci_get_word(pdev->config + pdev->msi_cap + PCI_MSI_FLAGS);
+    return 1u << ((flags & PCI_MSI_FLAGS_QSIZE) >> 4);
+}
+
+static void vf_send_host_config(VepcFunctionState *s, bool only_if_changed)
+{
+    struct vlink_host_config now = {
+        .msi_enabled_vectors = cpu_to_le32(vf_msi_enabled_vectors(s)),
+        .command = cpu_to_le32(pci_get_word(s->pdev.config + PCI_COMMAND)),
+    };
+
+    if (only_if_changed && !memcmp(&now, &s->host_config, sizeof(now))) {
+        return;
+    }
+    s->host_config = now;
+    vlink_wire_send(&s->wire, VLINK_MSG_HOST_CONFIG, &now, sizeof(now));
+}
+
+static void vf_write_config(PCIDevice *pdev, uint32_t addr, uint32_t val,
+                            int len)
+{
+    VepcFunctionState *s = VEPC_FUNCTION(pdev);
+
+    /* Also runs msi_write_config(). */
+    pci_default_write_config(pdev, addr, val, len);
+    /* The EP driver learns MSI enable/count and bus mastering from this. */
+    vf_send_host_config(s, true);
+}
+
+/* ---- interrupts -------------------------------------------------------- */
+
+static uint32_t vf_raise_intx(VepcFunctionState *s)
+{
+    if (s->intx_pin == 0) {
+        return VLINK_IRQ_UNSUPPORTED;
+    }
+    pci_irq_pulse(&s->pdev);
+    return VLINK_IRQ_DELIVERED;
+}
+
+/*
+ * The same checks a real function makes before it writes an MSI; QEMU
+ * would drop a write without bus mastering silently, and msi_notify()
+ * asserts on a vector the host did not enable.
+ */
+static uint32_t vf_raise_msi(VepcFunctionState *s, uint32_t number)
+{
+    PCIDevice *pdev = &s->pdev;
+    unsigned int vector = number - 1;
+
+    if (!msi_enabled(pdev)) {
+        return VLINK_IRQ_MSI_DISABLED;
+    }
+    if (number < 1 || number > vf_msi_enabled_vectors(s) ||
+        vector >= msi_nr_vectors_allocated(pdev)) {
+        return VLINK_IRQ_OUT_OF_RANGE;
+    }
+    if (!(pci_get_word(pdev->config + PCI_COMMAND) & PCI_COMMAND_MASTER)) {
+        return VLINK_IRQ_NO_BUS_MASTER;
+    }
+    if (msi_is_masked(pdev, vector)) {
+        /* msi_notify() sets the pending bit; unmasking does not replay it. */
+        msi_notify(pdev, vector);
+        return VLINK_IRQ_MASKED;
+    }
+    msi_notify(pdev, vector);
+    return VLINK_IRQ_DELIVERED;
+}
+
+static void vf_raise_irq(VepcFunctionState *s, const uint8_t *payload,
+                         uint32_t len)
+{
+    struct vlink_raise_irq m;
+    struct vlink_irq_result_msg r = { 0 };
+    uint32_t type, number, result;
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_RAISE_IRQ, payload, len,
+                       &m, sizeof(m))) {
+        return;
+    }
+    type = le32_to_cpu(m.type);
+    number = le32_to_cpu(m.number);
+
+    switch (type) {
+    case VEPC_IRQ_INTX:
+        result = vf_raise_intx(s);
+        break;
+    case VEPC_IRQ_MSI:
+        result = vf_raise_msi(s, number);
+        break;
+    default:
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: unknown IRQ type %u\n",
+                      type);
+        result = VLINK_IRQ_UNSUPPORTED;
+    }
+
+    r.type = cpu_to_le32(type);
+    r.number = cpu_to_le32(number);
+    r.result = cpu_to_le32(result);
+    vlink_wire_send(&s->wire, VLINK_MSG_IRQ_RESULT, &r, sizeof(r));
+}
+
+/* ---- BARs -------------------------------------------------------------- */
+
+static bool vf_in_peer_ram(VepcFunctionState *s, uint64_t offset,
+                           uint64_t size)
+{
+    return offset < s->peer_ram_size && size <= s->peer_ram_size - offset;
+}
+
+/* Point BAR n at EP RAM offset, or leave it empty (reads 0). */
+static void vf_back_bar(VepcFunctionState *s, int n, bool backed,
+                        uint64_t offset)
+{
+    VepcFunctionBar *b = &s->bars[n];
+
+    memory_region_transaction_begin();
+    if (backed) {
+        memory_region_set_alias_offset(&b->alias, offset);
+        if (!b->backed) {
+            memory_region_add_subregion(&b->container, 0, &b->alias);
+        }
+    } else if (b->backed) {
+        memory_region_del_subregion(&b->container, &b->alias);
+    }
+    memory_region_transaction_commit();
+    b->backed = backed;
+}
+
+static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
+                       uint32_t len)
+{
+    struct vlink_set_bar m;
+    uint32_t n, flags;
+    uint64_t size, offset;
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_SET_BAR, payload, len,
+                       &m, sizeof(m))) {
+        return;
+    }
+    n = le32_to_cpu(m.bar);
+    flags = le32_to_cpu(m.entry.flags);
+    size = le64_to_cpu(m.entry.size);
+    offset = le64_to_cpu(m.entry.ep_ram_offset);
+
+    if (n >= VF_NUM_BARS || s->bars[n].size == 0) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: SET_BAR for BAR%u, "
+                      "which the function does not have\n", n);
+        return;
+    }
+    if (!(flags & VEPC_BAR_F_ENABLED)) {
+        vf_back_bar(s, n, false, 0);
+        return;
+    }
+    /* The host sized and placed the BAR at plug time. */
+    if (size != s->bars[n].size) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: SET_BAR%u: size 0x%"
+                      PRIx64 " differs from 0x%" PRIx64 " at plug time, "
+                      "ignored\n", n, size, s->bars[n].size);
+        return;
+    }
+    if (!vf_in_peer_ram(s, offset, size)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: SET_BAR%u: 0x%" PRIx64
+                      "+0x%" PRIx64 " is outside the EP's RAM, ignored\n",
+                      n, offset, size);
+        return;
+    }
+    vf_back_bar(s, n, true, offset);
+}
+
+/* A BAR without backing reads as zero and ignores writes. */
+static uint64_t vf_hole_read(void *opaque, hwaddr addr, unsigned size)
+{
+    return 0;
+}
+
+static void vf_hole_write(void *opaque, hwaddr addr, uint64_t val,
+                          unsigned size)
+{
+}
+
+static const MemoryRegionOps vf_hole_ops = {
+    .read = vf_hole_read,
+    .write = vf_hole_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
+static uint8_t vf_bar_type(uint32_t flags)
+{
+    uint8_t type;
+
+    if (flags & VEPC_BAR_F_IO) {
+        return PCI_BASE_ADDRESS_SPACE_IO;
+    }
+    type = PCI_BASE_ADDRESS_SPACE_MEMORY;
+    if (flags & VEPC_BAR_F_MEM64) {
+        type |= PCI_BASE_ADDRESS_MEM_TYPE_64;
+    }
+    if (flags & VEPC_BAR_F_PREFETCH) {
+        type |= PCI_BASE_ADDRESS_MEM_PREFETCH;
+    }
+    return type;
+}
+
+static bool vf_check_bar(VepcFunctionState *s, int n, Error **errp)
+{
+    VepcFunctionBar *b = &s->bars[n];
+    bool is_io = b->flags & VEPC_BAR_F_IO;
+    bool is_64 = b->flags & VEPC_BAR_F_MEM64;
+
+    if (b->size == 0) {
+        return true;
+    }
+    if (!is_power_of_2(b->size) || b->size < (is_io ? 4 : 16) ||
+        (is_io && (is_64 || b->size > 256)) ||
+        (!is_64 && b->size > 2 * GiB)) {
+        error_setg(errp, "bar%d: bad size 0x%" PRIx64 " for flags 0x%x",
+                   n, b->size, b->flags);
+        return false;
+    }
+    if (is_64 && (n == VF_NUM_BARS - 1 || s->bars[n + 1].size)) {
+        error_setg(errp, "bar%d is 64-bit: bar%d must be absent", n, n + 1);
+        return false;
+    }
+    if (b->size > s->peer_ram_size) {
+        error_setg(errp, "bar%d: size 0x%" PRIx64 " exceeds the EP's RAM",
+                   n, b->size);
+        return false;
+    }
+    if ((b->flags & VEPC_BAR_F_ENABLED) &&
+        !vf_in_peer_ram(s, b->offset, b->size)) {
+        error_setg(errp, "bar%d: 0x%" PRIx64 "+0x%" PRIx64 " is outside "
+                   "the EP's RAM (0x%" PRIx64 ")", n, b->offset, b->size,
+                   s->peer_ram_size);
+        return false;
+    }
+    return true;
+}
+
+static void vf_init_bar(VepcFunctionState *s, int n)
+{
+    VepcFunctionBar *b = &s->bars[n];
+    g_autofree char *name = g_strdup_printf("vepc-function.bar%d", n);
+    g_autofree char *alias_name = g_strdup_printf("vepc-function.bar%d-ep-ram",
+                                                  n);
+
+    if (b->size == 0) {
+        return;
+    }
+    memory_region_init_io(&b->container, OBJECT(s), &vf_hole_ops, s, name,
+                          b->size);
+    memory_region_init_alias(&b->alias, OBJECT(s), alias_name, &s->peer_ram,
+                             0, b->size);
+    b->backed = false;
+    if (b->flags & VEPC_BAR_F_ENABLED) {
+        vf_back_bar(s, n, true, b->offset);
+    }
+    pci_register_bar(&s->pdev, n, vf_bar_type(b->flags), &b->container);
+}
+
+/* ---- messages from the relay ------------------------------------------ */
+
+static void vf_send_hello(VepcFunctionState *s)
+{
+    struct vlink_hello m = {
+        .role = cpu_to_le32(VLINK_ROLE_RC),
+        .link_id = cpu_to_le32(s->link_id),
+    };
+
+    vlink_wire_send(&s->wire, VLINK_MSG_HELLO, &m, sizeof(m));
+}
+
+static void vf_handle_message(void *opaque, uint16_t type,
+                              const uint8_t *payload, uint32_t len)
+{
+    VepcFunctionState *s = opaque;
+
+    switch (type) {
+    case VLINK_MSG_SET_BAR:
+        vf_set_bar(s, payload, len);
+        break;
+    case VLINK_MSG_RAISE_IRQ:
+        vf_raise_irq(s, payload, len);
+        break;
+    default:
+        qemu_log_mask(LOG_UNIMP, "vepc-function: ignoring link message "
+                      "type %u\n", type);
+    }
+}
+
+static int vf_can_receive(void *opaque)
+{
+    VepcFunctionState *s = opaque;
+
+    return vlink_wire_can_receive(&s->wire);
+}
+
+static void vf_receive(void *opaque, const uint8_t *buf, int size)
+{
+    VepcFunctionState *s = opaque;
+
+    vlink_wire_receive(&s->wire, buf, size);
+}
+
+static void vf_chr_event(void *opaque, QEMUChrEvent event)
+{
+    VepcFunctionState *s = opaque;
+
+    switch (event) {
+    case CHR_EVENT_OPENED:
+        vlink_wire_opened(&s->wire);
+        vf_send_hello(s);
+        /* Start the EP from the function's current state. */
+        vf_send_host_config(s, false);
+        break;
+    case CHR_EVENT_CLOSED:
+        vlink_wire_closed(&s->wire);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- device ------------------------------------------------------------ */
+
+static bool vf_check_properties(VepcFunctionState *s, Error **errp)
+{
+    int n;
+
+    if (s->class_code > 0xffffff) {
+        error_setg(errp, "class-code is 24 bits: class, subclass, prog-if");
+        return false;
+    }
+    if (s->intx_pin > 4) {
+        error_setg(errp, "intx-pin must be 0 (none) or 1..4 (INTA..INTD)");
+        return false;
+    }
+    if (s->msi_vectors > 32) {
+        error_setg(errp, "msi-vectors must be 0..32");
+        return false;
+    }
+    for (n = 0; n < VF_NUM_BARS; n++) {
+        if (!vf_check_bar(s, n, errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool vf_needs_peer_ram(VepcFunctionState *s)
+{
+    int n;
+
+    for (n = 0; n < VF_NUM_BARS; n++) {
+        if (s->bars[n].size) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void vf_write_header(VepcFunctionState *s)
+{
+    uint8_t *config = s->pdev.config;
+
+    pci_set_word(config + PCI_VENDOR_ID, s->vendor_id);
+    pci_set_word(config + PCI_DEVICE_ID, s->device_id);
+    pci_set_byte(config + PCI_REVISION_ID, s->revision);
+    pci_config_set_class(config, s->class_code >> 8);
+    pci_config_set_prog_interface(config, s->class_code & 0xff);
+    pci_set_word(config + PCI_SUBSYSTEM_VENDOR_ID, s->subsys_vendor_id);
+    pci_set_word(config + PCI_SUBSYSTEM_ID, s->subsys_id);
+    pci_config_set_interrupt_pin(config, s->intx_pin);
+}
+
+static void vf_realize(PCIDevice *pdev, Error **errp)
+{
+    VepcFunctionState *s = VEPC_FUNCTION(pdev);
+    int n;
+
+    /* Needed first: BAR checks compare against the EP's RAM size. */
+    if (vf_needs_peer_ram(s)) {
+        if (!vlink_map_peer_ram(&s->peer_ram, OBJECT(s), s->peer_ram_path,
+                                &s->peer_ram_size, errp)) {
+            return;
+        }
+        s->peer_ram_mapped = true;
+    }
+    if (!vf_check_properties(s, errp)) {
+        return;
+    }
+
+    vf_write_header(s);
+
+    if (s->msi_vectors &&
+        msi_init(pdev, VF_MSI_CAP_OFFSET, pow2ceil(s->msi_vectors),
+                 true, true, errp) < 0) {
+        return;
+    }
+    /* Express when plugged into an express port (pcie-root-port). */
+    if (pci_is_express(pdev) &&
+        pcie_endpoint_cap_init(pdev, VF_EXP_CAP_OFFSET) < 0) {
+        error_setg(errp, "cannot add the PCI Express capability");
+        return;
+    }
+
+    for (n = 0; n < VF_NUM_BARS; n++) {
+        vf_init_bar(s, n);
+    }
+
+    vlink_wire_init(&s->wire, &s->chr, TYPE_VEPC_FUNCTION,
+                    vf_handle_message, s);
+    if (qemu_chr_fe_backend_connected(&s->chr)) {
+        /* Fires CHR_EVENT_OPENED at once if the relay is connected. */
+        qemu_chr_fe_set_handlers(&s->chr, vf_can_receive, vf_receive,
+                                 vf_chr_event, NULL, s, NULL, true);
+    }
+}
+
+static void vf_exit(PCIDevice *pdev)
+{
+    VepcFunctionState *s = VEPC_FUNCTION(pdev);
+
+    /* Let go of the chardev now so the next hot-plug can take it. */
+    qemu_chr_fe_deinit(&s->chr, false);
+    if (pci_is_express(pdev)) {
+        pcie_cap_exit(pdev);
+    }
+    msi_uninit(pdev);
+}
+
+#define DEFINE_PROP_VF_BAR(n)                                               \
+    DEFINE_PROP_UINT64("bar" #n "-size", VepcFunctionState, bars[n].size, 0), \
+    DEFINE_PROP_UINT32("bar" #n "-flags", VepcFunctionState, bars[n].flags, 0), \
+    DEFINE_PROP_UINT64("bar" #n "-offset", VepcFunctionState, bars[n].offset, 0)
+
+static Property vf_properties[] = {
+    DEFINE_PROP_CHR("chardev", VepcFunctionState, chr),
+    DEFINE_PROP_UINT32("link-id", VepcFunctionState, link_id, 0),
+    DEFINE_PROP_STRING("peer-ram", VepcFunctionState, peer_ram_path),
+    DEFINE_PROP_UINT16("vendor-id", VepcFunctionState, vendor_id,
+                       VEPC_PCI_VENDOR_ID),
+    DEFINE_PROP_UINT16("device-id", VepcFunctionState, device_id, 0xee0d),
+    DEFINE_PROP_UINT8("revision", VepcFunctionState, revision, 0),
+    DEFINE_PROP_UINT32("class-code", VepcFunctionState, class_code,
+                       PCI_CLASS_OTHERS << 16),
+    DEFINE_PROP_UINT16("subsystem-vendor-id", VepcFunctionState,
+                       subsys_vendor_id, 0),
+    DEFINE_PROP_UINT16("subsystem-id", VepcFunctionState, subsys_id, 0),
+    DEFINE_PROP_UINT8("intx-pin", VepcFunctionState, intx_pin, 0),
+    DEFINE_PROP_UINT8("msi-vectors", VepcFunctionState, msi_vectors, 0),
+    DEFINE_PROP_VF_BAR(0),
+    DEFINE_PROP_VF_BAR(1),
+    DEFINE_PROP_VF_BAR(2),
+    DEFINE_PROP_VF_BAR(3),
+    DEFINE_PROP_VF_BAR(4),
+    DEFINE_PROP_VF_BAR(5),
+    DEFINE_PROP_END_OF_LIST(),
+};
+
+static void vf_class_init(ObjectClass *klass, void *data)
+{
+    DeviceClass *dc = DEVICE_CLASS(klass);
+    PCIDeviceClass *k = PCI_DEVICE_CLASS(klass);
+
+    k->realize = vf_realize;
+    k->exit = vf_exit;
+    k->config_write = vf_write_config;
+    /* Placeholders: realize writes the IDs the EP asked for. */
+    k->vendor_id = VEPC_PCI_VENDOR_ID;
+    k->device_id = 0xee0d;
+    k->class_id = PCI_CLASS_OTHERS << 8;
+    dc->desc = "Endpoint function of a vepc link (epf-ntb harness)";
+    device_class_set_props(dc, vf_properties);
+    set_bit(DEVICE_CATEGORY_MISC, dc->categories);
+}
+
+static const TypeInfo vf_info = {
+    .name = TYPE_VEPC_FUNCTION,
+    .parent = TYPE_PCI_DEVICE,
+    .instance_size = sizeof(VepcFunctionState),
+    .class_init = vf_class_init,
+    .interfaces = (InterfaceInfo[]) {
+        { INTERFACE_PCIE_DEVICE },
+        { },
+    },
+};
+
+static void vf_register_types(void)
+{
+    type_register_static(&vf_info);
+}
+
+type_init(vf_register_types)

@@ -1,0 +1,230 @@
+/*
+ * vepc-wire.c - link protocol framing and peer RAM mapping shared by the
+ * "vepc" and "vepc-function" devices.  The protocol itself is defined in
+ * hw/misc/vepc-link.h and explained in link/PROTOCOL.md.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qemu/error-report.h"
+#include "qemu/log.h"
+#include "qapi/error.h"
+#include "exec/memory.h"
+#include "vepc-wire.h"
+
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_header) != VLINK_HEADER_SIZE);
+/* The wire layout is the C layout: these catch an edit that adds padding. */
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_hello) != 8);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_bar) != 24);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_start) != 160);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_set_bar) != 32);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_raise_irq) != 8);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_irq_result_msg) != 16);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_host_config) != 8);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_window) != 32);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_link_state) != 8);
+
+void vlink_wire_init(VlinkWire *w, CharBackend *chr, const char *name,
+                     VlinkHandler *handle, void *opaque)
+{
+    memset(w, 0, sizeof(*w));
+    w->chr = chr;
+    w->name = name;
+    w->handle = handle;
+    w->opaque = opaque;
+}
+
+void vlink_wire_opened(VlinkWire *w)
+{
+    w->connected = true;
+    w->tx_seq = 0;
+    w->rx_have = 0;
+    w->rx_skip = 0;
+}
+
+void vlink_wire_closed(VlinkWire *w)
+{
+    w->connected = false;
+    w->rx_have = 0;
+    w->rx_skip = 0;
+}
+
+int vlink_wire_can_receive(VlinkWire *w)
+{
+    return sizeof(w->rx_buf);
+}
+
+bool vlink_wire_send(VlinkWire *w, uint16_t type,
+                     const void *payload, uint32_t len)
+{
+    uint8_t buf[VLINK_HEADER_SIZE + VLINK_MAX_PAYLOAD];
+    struct vlink_header hdr;
+
+    assert(len <= VLINK_MAX_PAYLOAD);
+    if (!w->connected) {
+        return false;
+    }
+
+    hdr.magic = cpu_to_le32(VLINK_MAGIC);
+    hdr.version = cpu_to_le16(VLINK_VERSION);
+    hdr.type = cpu_to_le16(type);
+    hdr.length = cpu_to_le32(len);
+    hdr.seq = cpu_to_le32(w->tx_seq++);
+    memcpy(buf, &hdr, sizeof(hdr));
+    memcpy(buf + sizeof(hdr), payload, len);
+
+    /* One write per message so a relay never sees a torn header. */
+    if (qemu_chr_fe_write_all(w->chr, buf, sizeof(hdr) + len) < 0) {
+        error_report("%s: link write failed (type %u)", w->name, type);
+        return false;
+    }
+    return true;
+}
+
+bool vlink_payload(VlinkWire *w, uint16_t type, const uint8_t *payload,
+                   uint32_t len, void *out, size_t out_size)
+{
+    memset(out, 0, out_size);
+    if (len < out_size) {
+        qemu_log_mask(LOG_GUEST_ERROR,
+                      "%s: message type %u has %u payload bytes, need %zu\n",
+                      w->name, type, len, out_size);
+        return false;
+    }
+    memcpy(out, payload, out_size);
+    return true;
+}
+
+/* A wrong magic or version means we are not talking to our relay: hang up. */
+static bool vlink_check_header(VlinkWire *w, const struct vlink_header *hdr)
+{
+    if (le32_to_cpu(hdr->magic) != VLINK_MAGIC) {
+        error_report("%s: bad link magic 0x%08x, dropping the connection",
+                     w->name, le32_to_cpu(hdr->magic));
+        return false;
+    }
+    if (le16_to_cpu(hdr->version) != VLINK_VERSION) {
+        error_report("%s: link version %u, we speak %u, dropping the "
+                     "connection", w->name, le16_to_cpu(hdr->version),
+                     VLINK_VERSION);
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Consume up to @size bytes and return how many were used.  Dispatches a
+ * message when it is complete; returns -1 if the connection was dropped.
+ */
+static int vlink_wire_feed(VlinkWire *w, const uint8_t *buf, int size)
+{
+    struct vlink_header hdr;
+    uint32_t len, want, n;
+
+    if (w->rx_skip) {
+        n = MIN(w->rx_skip, (uint32_t)size);
+        w->rx_skip -= n;
+        return n;
+    }
+
+    want = VLINK_HEADER_SIZE;
+    if (w->rx_have >= VLINK_HEADER_SIZE) {
+        memcpy(&hdr, w->rx_buf, sizeof(hdr));
+        want += le32_to_cpu(hdr.length);
+    }
+    n = MIN(want - w->rx_have, (uint32_t)size);
+    memcpy(w->rx_buf + w->rx_have, buf, n);
+    w->rx_have += n;
+    if (w->rx_have < want) {
+        return n;
+    }
+
+    memcpy(&hdr, w->rx_buf, sizeof(hdr));
+    if (want == VLINK_HEADER_SIZE) {
+        /* The header just completed: check it and size the payload. */
+        if (!vlink_check_header(w, &hdr)) {
+            vlink_wire_closed(w);
+            qemu_chr_fe_disconnect(w->chr);
+            return -1;
+        }
+        len = le32_to_cpu(hdr.length);
+        if (len > VLINK_MAX_PAYLOAD) {
+            qemu_log_mask(LOG_UNIMP, "%s: skipping message type %u with "
+                          "%u payload bytes\n", w->name,
+                          le16_to_cpu(hdr.type), len);
+            w->rx_have = 0;
+            w->rx_skip = len;
+            return n;
+        }
+        if (len > 0) {
+            return n;
+        }
+    }
+
+    w->rx_have = 0;
+    w->handle(w->opaque, le16_to_cpu(hdr.type),
+              w->rx_buf + VLINK_HEADER_SIZE, le32_to_cpu(hdr.length));
+    /* The handler may have answered and found the connection gone. */
+    return w->connected ? (int)n : -1;
+}
+
+void vlink_wire_receive(VlinkWire *w, const uint8_t *buf, int size)
+{
+    while (size > 0) {
+        int used = vlink_wire_feed(w, buf, size);
+
+        if (used < 0) {
+            return;
+        }
+        buf += used;
+        size -= used;
+    }
+}
+
+bool vlink_map_peer_ram(MemoryRegion *mr, Object *owner, const char *path,
+                        uint64_t *size, Error **errp)
+{
+    Error *local_err = NULL;
+    struct stat st;
+    int fd;
+
+    if (!path || !*path) {
+        error_setg(errp, "no peer-ram file given");
+        return false;
+    }
+    /* No O_CREAT: the peer's QEMU owns the file and sized it. */
+    fd = qemu_open(path, O_RDWR, errp);
+    if (fd < 0) {
+        return false;
+    }
+    if (fstat(fd, &st) < 0) {
+        error_setg_errno(errp, errno, "cannot stat peer-ram '%s'", path);
+        goto fail;
+    }
+    /*
+     * An empty file would make QEMU ftruncate() it to our size, and a size
+     * that is not page aligned would be refused further down anyway.
+     */
+    if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        !QEMU_IS_ALIGNED(st.st_size, qemu_real_host_page_size())) {
+        error_setg(errp, "peer-ram '%s' is not a sized guest RAM file "
+                   "(size %" PRId64 ")", path, (int64_t)st.st_size);
+        goto fail;
+    }
+
+    /* On success the RAMBlock owns fd and closes it when it goes away. */
+    memory_region_init_ram_from_fd(mr, owner, "peer-ram", st.st_size,
+                                   RAM_SHARED, fd, 0, &local_err);
+    if (local_err) {
+        error_propagate_prepend(errp, local_err, "peer-ram '%s': ", path);
+        goto fail;
+    }
+    *size = st.st_size;
+    return true;
+
+fail:
+    close(fd);
+    return false;
+}

@@ -1,0 +1,62 @@
+/*
+ * vepc-wire.h - what "vepc" and "vepc-function" share: the framing of the
+ * link protocol (vepc-link.h, link/PROTOCOL.md) on a chardev, and the
+ * careful mapping of the peer guest's RAM file.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef HW_MISC_VEPC_WIRE_H
+#define HW_MISC_VEPC_WIRE_H
+
+#include "chardev/char-fe.h"
+#include "exec/memory.h"
+#include "hw/misc/vepc-link.h"
+
+#define VLINK_HEADER_SIZE       16
+/* Our largest message is START (160 bytes); anything longer is skipped. */
+#define VLINK_MAX_PAYLOAD       1024
+
+/* Called once per complete message; @payload is in wire (LE) order. */
+typedef void VlinkHandler(void *opaque, uint16_t type,
+                          const uint8_t *payload, uint32_t len);
+
+typedef struct VlinkWire {
+    CharBackend *chr;
+    const char *name;           /* device type, for log lines */
+    VlinkHandler *handle;
+    void *opaque;
+
+    bool connected;
+    uint32_t tx_seq;
+
+    /* Reassembly: the chardev hands us arbitrary chunks. */
+    uint8_t rx_buf[VLINK_HEADER_SIZE + VLINK_MAX_PAYLOAD];
+    uint32_t rx_have;           /* bytes of the current message in rx_buf */
+    uint32_t rx_skip;           /* payload bytes of an oversized message to drop */
+} VlinkWire;
+
+void vlink_wire_init(VlinkWire *w, CharBackend *chr, const char *name,
+                     VlinkHandler *handle, void *opaque);
+void vlink_wire_opened(VlinkWire *w);
+void vlink_wire_closed(VlinkWire *w);
+int vlink_wire_can_receive(VlinkWire *w);
+void vlink_wire_receive(VlinkWire *w, const uint8_t *buf, int size);
+bool vlink_wire_send(VlinkWire *w, uint16_t type,
+                     const void *payload, uint32_t len);
+
+/*
+ * Copy a received payload into @out (zero-filled first).  Longer payloads
+ * are fine (a newer peer added fields); shorter ones are refused.
+ */
+bool vlink_payload(VlinkWire *w, uint16_t type, const uint8_t *payload,
+                   uint32_t len, void *out, size_t out_size);
+
+/*
+ * Map the peer guest's RAM file (a memory-backend-file,share=on of the other
+ * QEMU) into @mr.  The file must already exist with its final size: we
+ * never create, truncate or grow it.
+ */
+bool vlink_map_peer_ram(MemoryRegion *mr, Object *owner, const char *path,
+                        uint64_t *size, Error **errp);
+
+#endif
