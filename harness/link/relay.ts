@@ -1,0 +1,276 @@
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { EventEmitter } from 'node:events';
+import { HarnessError } from '../errors.ts';
+import { onTeardown } from '../util/teardown.ts';
+import type { LinkWitness, MsiDelivery, WireEvent, WireMark } from './types.ts';
+import { encode, IrqType, irqResultNames, MessageReader, Role, traceFields, type FunctionDescription, type Message } from './wire.ts';
+
+/** How the relay plugs the RC-side function in and out (QMP on the RC's QEMU; see hotplug.ts). */
+export interface Plugger {
+  plug(description: FunctionDescription): Promise<void>;
+  unplug(): Promise<void>;
+}
+
+type Side = 'ep' | 'rc';
+
+/**
+ * The relay for one link: a UNIX socket per side, every message forwarded, traced to NDJSON and
+ * counted. START from the EP hot-plugs the function into the RC; STOP unplugs it. The trace is a
+ * witness of doorbell delivery that depends on neither guest.
+ */
+export class LinkRelay extends EventEmitter implements LinkWitness {
+  readonly socketPath: Record<Side, string>;
+  private servers: Server[] = [];
+  private sockets: Partial<Record<Side, Socket>> = {};
+  private seq = 0;
+  private trace: WriteStream | null = null;
+  private readonly startedAt = performance.now();
+  private readonly log: WireEvent[] = [];
+  private readonly deliveries: { index: number; delivery: MsiDelivery }[] = [];
+  private pendingRaises: { number: number; irqType: number; t: number }[] = [];
+  private description: FunctionDescription | null = null;
+  private plugged = false;
+  private plugging: Promise<void> = Promise.resolve();
+  plugger: Plugger | null = null;
+  /** Milliseconds from RAISE_IRQ to its IRQ_RESULT, for every MSI (latency figures). */
+  readonly msiLatenciesMs: number[] = [];
+  /** START→function-realized times, one per link up. */
+  readonly linkUpMs: number[] = [];
+
+  constructor(
+    readonly linkId: number,
+    dir: string,
+    private readonly tracePath: string,
+  ) {
+    super();
+    this.socketPath = { ep: `${dir}/link${linkId}-ep.sock`, rc: `${dir}/link${linkId}-rc.sock` };
+  }
+
+  get linkUp(): boolean {
+    return this.plugged;
+  }
+
+  async listen(): Promise<void> {
+    this.trace = createWriteStream(this.tracePath, { flags: 'a' });
+    for (const side of ['ep', 'rc'] as const) {
+      await rm(this.socketPath[side], { force: true });
+      const server = createServer((socket) => this.accept(side, socket));
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.socketPath[side], resolve);
+      });
+      this.servers.push(server);
+    }
+    onTeardown(`relay link${this.linkId}`, () => this.close());
+  }
+
+  async close(): Promise<void> {
+    // Detach the trace first: closing sockets still reports DISCONNECTED events.
+    const trace = this.trace;
+    this.trace = null;
+    for (const socket of Object.values(this.sockets)) socket?.destroy();
+    this.sockets = {};
+    await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+    this.servers = [];
+    await new Promise<void>((resolve) => (trace ? trace.end(resolve) : resolve()));
+    for (const path of Object.values(this.socketPath)) await rm(path, { force: true });
+  }
+
+  // --- LinkWitness -------------------------------------------------------------------------
+
+  mark(): WireMark {
+    return { index: this.log.length };
+  }
+
+  events(since?: WireMark): WireEvent[] {
+    return this.log.slice(since?.index ?? 0);
+  }
+
+  msiDeliveries(since?: WireMark): MsiDelivery[] {
+    const from = since?.index ?? 0;
+    return this.deliveries.filter((entry) => entry.index >= from).map((entry) => entry.delivery);
+  }
+
+  msiCounts(since?: WireMark): Map<number, number> {
+    const counts = new Map<number, number>();
+    for (const delivery of this.msiDeliveries(since)) {
+      if (delivery.result === 'delivered') counts.set(delivery.vector, (counts.get(delivery.vector) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  /** Resolves once the link is up (function plugged) or down, as asked. */
+  waitLinkState(up: boolean, timeoutMs: number): Promise<void> {
+    if (this.plugged === up) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('link-state', onState);
+        reject(new HarnessError(`link ${this.linkId} did not go ${up ? 'up' : 'down'} within ${timeoutMs} ms`, { code: 'LINK_TIMEOUT', kind: 'infra', phase: 'link' }));
+      }, timeoutMs);
+      const onState = (state: boolean) => {
+        if (state !== up) return;
+        clearTimeout(timer);
+        this.off('link-state', onState);
+        resolve();
+      };
+      this.on('link-state', onState);
+    });
+  }
+
+  // --- connections -------------------------------------------------------------------------
+
+  private accept(side: Side, socket: Socket): void {
+    this.sockets[side]?.destroy();
+    this.sockets[side] = socket;
+    this.record('relay', 'CONNECTED', { side });
+    const reader = new MessageReader();
+    socket.on('data', (chunk) => {
+      let messages;
+      try {
+        messages = reader.push(chunk);
+      } catch (error) {
+        this.record('relay', 'PROTOCOL_ERROR', { side, error: (error as Error).message });
+        socket.destroy();
+        return;
+      }
+      for (const { header, message } of messages) this.handle(side, message, header.seq);
+    });
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      if (this.sockets[side] === socket) delete this.sockets[side];
+      this.record('relay', 'DISCONNECTED', { side });
+    });
+  }
+
+  private send(side: Side, message: Exclude<Message, { type: 'UNKNOWN' }>): void {
+    const socket = this.sockets[side];
+    if (!socket) return;
+    socket.write(encode(message, this.seq++));
+    this.record('relay', message.type, { to: side, ...traceFields(message) });
+  }
+
+  private handle(side: Side, message: Message, seq: number): void {
+    this.record(side, message.type, { seq, ...traceFields(message) });
+    if (side === 'ep') this.fromEp(message);
+    else this.fromRc(message);
+  }
+
+  private fromEp(message: Message): void {
+    switch (message.type) {
+      case 'HELLO':
+        if (message.role !== Role.EP) this.record('relay', 'ROLE_MISMATCH', { expected: 'ep', got: message.role });
+        this.send('ep', { type: 'LINK_STATE', up: this.plugged ? 1 : 0 });
+        break;
+      case 'START': {
+        const { type: _type, ...description } = message;
+        this.description = description;
+        this.serialize(() => this.plug());
+        break;
+      }
+      case 'STOP':
+        this.serialize(() => this.unplug());
+        break;
+      case 'SET_BAR':
+        // Keep the description current: the next plug must carry the latest BAR targets.
+        if (this.description) this.description.bars[message.bar] = message.entry;
+        if (this.plugged) this.send('rc', message);
+        break;
+      case 'RAISE_IRQ':
+        if (!this.plugged) {
+          this.deliver(message.irqType, message.number, 'not-plugged', performance.now());
+          break;
+        }
+        this.pendingRaises.push({ number: message.number, irqType: message.irqType, t: performance.now() });
+        this.send('rc', message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private fromRc(message: Message): void {
+    switch (message.type) {
+      case 'HELLO':
+        if (message.role !== Role.RC) this.record('relay', 'ROLE_MISMATCH', { expected: 'rc', got: message.role });
+        break;
+      case 'IRQ_RESULT': {
+        const index = this.pendingRaises.findIndex((raise) => raise.number === message.number && raise.irqType === message.irqType);
+        const raised = index >= 0 ? this.pendingRaises.splice(index, 1)[0]! : undefined;
+        const result = irqResultNames[message.result] ?? `result-${message.result}`;
+        this.deliver(message.irqType, message.number, result, raised?.t);
+        break;
+      }
+      case 'HOST_CONFIG':
+        this.send('ep', message);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private deliver(irqType: number, number: number, result: string, raisedAt?: number): void {
+    if (irqType !== IrqType.MSI) {
+      this.record('relay', 'INTX', { number, result });
+      return;
+    }
+    const latencyMs = raisedAt !== undefined ? performance.now() - raisedAt : undefined;
+    if (latencyMs !== undefined && result === 'delivered') this.msiLatenciesMs.push(latencyMs);
+    const delivery: MsiDelivery = { number, vector: number - 1, result };
+    this.deliveries.push({ index: this.log.length, delivery });
+    this.record('relay', 'MSI', { number, vector: number - 1, result, latencyMs: latencyMs === undefined ? undefined : Number(latencyMs.toFixed(3)) });
+  }
+
+  /** Plug/unplug requests run one at a time, in the order the EP sent them. */
+  private serialize(task: () => Promise<void>): void {
+    this.plugging = this.plugging.then(task).catch((error: Error) => {
+      this.record('relay', 'HOTPLUG_ERROR', { error: error.message });
+      this.emit('error-event', error);
+    });
+  }
+
+  private async plug(): Promise<void> {
+    if (!this.plugger || !this.description) {
+      this.record('relay', 'HOTPLUG_SKIPPED', { reason: this.plugger ? 'no description' : 'no RC guest attached' });
+      return;
+    }
+    if (this.plugged) await this.unplug();
+    const started = performance.now();
+    await this.plugger.plug(this.description);
+    this.plugged = true;
+    this.linkUpMs.push(performance.now() - started);
+    this.record('relay', 'PLUGGED', { ms: Number((performance.now() - started).toFixed(1)) });
+    this.send('ep', { type: 'LINK_STATE', up: 1 });
+    this.emit('link-state', true);
+  }
+
+  private async unplug(): Promise<void> {
+    if (!this.plugged || !this.plugger) return;
+    const started = performance.now();
+    this.plugged = false;
+    await this.plugger.unplug();
+    // An unplug answers every MSI still in flight: the function that would deliver it is gone.
+    for (const raise of this.pendingRaises.splice(0)) this.deliver(raise.irqType, raise.number, 'not-plugged', raise.t);
+    this.record('relay', 'UNPLUGGED', { ms: Number((performance.now() - started).toFixed(1)) });
+    this.send('ep', { type: 'LINK_STATE', up: 0 });
+    this.emit('link-state', false);
+  }
+
+  /** The guest removed the function itself (e.g. powered the slot off). */
+  noteUnplugged(reason: string): void {
+    if (!this.plugged) return;
+    this.plugged = false;
+    this.record('relay', 'UNPLUGGED', { reason });
+    this.send('ep', { type: 'LINK_STATE', up: 0 });
+    this.emit('link-state', false);
+  }
+
+  private record(from: WireEvent['from'], type: string, fields: Record<string, unknown>): void {
+    const event: WireEvent = { t: Number((performance.now() - this.startedAt).toFixed(3)), link: this.linkId, from, type, ...fields };
+    this.log.push(event);
+    this.trace?.write(`${JSON.stringify(event)}\n`);
+    this.emit('wire', event);
+  }
+}

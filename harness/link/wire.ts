@@ -1,0 +1,239 @@
+/**
+ * The link's wire format (link/PROTOCOL.md, link/include/vepc-link.h): a 16-byte header then a
+ * fixed-layout little-endian payload. Decoding is table-driven so the trace names every field.
+ */
+export const VLINK_MAGIC = 0x4b4e4c56;
+export const VLINK_VERSION = 1;
+export const HEADER_SIZE = 16;
+
+export const MsgType = {
+  HELLO: 1,
+  START: 2,
+  STOP: 3,
+  SET_BAR: 4,
+  RAISE_IRQ: 5,
+  IRQ_RESULT: 6,
+  HOST_CONFIG: 7,
+  WINDOW: 8,
+  LINK_STATE: 9,
+} as const;
+export type MsgTypeName = keyof typeof MsgType;
+
+export const Role = { EP: 1, RC: 2 } as const;
+export const IrqType = { INTX: 1, MSI: 2 } as const;
+export const irqResultNames = ['delivered', 'msi-disabled', 'out-of-range', 'no-bus-master', 'masked', 'not-plugged', 'unsupported'];
+
+export const BarFlag = { ENABLED: 1, MEM64: 2, PREFETCH: 4, IO: 8, UNBACKED: 16 } as const;
+
+export interface Header {
+  magic: number;
+  version: number;
+  type: number;
+  length: number;
+  seq: number;
+}
+
+export interface BarEntry {
+  epRamOffset: bigint;
+  size: bigint;
+  flags: number;
+}
+
+export interface FunctionDescription {
+  vendorId: number;
+  deviceId: number;
+  revision: number;
+  progif: number;
+  subclass: number;
+  classCode: number;
+  subsysVendorId: number;
+  subsysId: number;
+  intxPin: number;
+  msiVectors: number;
+  bars: BarEntry[];
+}
+
+export type Message =
+  | { type: 'HELLO'; role: number; linkId: number }
+  | ({ type: 'START' } & FunctionDescription)
+  | { type: 'STOP' }
+  | { type: 'SET_BAR'; bar: number; entry: BarEntry }
+  | { type: 'RAISE_IRQ'; irqType: number; number: number }
+  | { type: 'IRQ_RESULT'; irqType: number; number: number; result: number }
+  | { type: 'HOST_CONFIG'; msiEnabledVectors: number; command: number }
+  | { type: 'WINDOW'; index: number; mapped: number; apertureOffset: bigint; pciAddr: bigint; size: bigint }
+  | { type: 'LINK_STATE'; up: number }
+  | { type: 'UNKNOWN'; code: number };
+
+const typeNames = new Map<number, MsgTypeName>(Object.entries(MsgType).map(([name, code]) => [code, name as MsgTypeName]));
+
+export function decodeHeader(buf: Buffer): Header {
+  return { magic: buf.readUInt32LE(0), version: buf.readUInt16LE(4), type: buf.readUInt16LE(6), length: buf.readUInt32LE(8), seq: buf.readUInt32LE(12) };
+}
+
+function readBar(buf: Buffer, at: number): BarEntry {
+  return { epRamOffset: buf.readBigUInt64LE(at), size: buf.readBigUInt64LE(at + 8), flags: buf.readUInt32LE(at + 16) };
+}
+
+function writeBar(buf: Buffer, at: number, bar: BarEntry): void {
+  buf.writeBigUInt64LE(bar.epRamOffset, at);
+  buf.writeBigUInt64LE(bar.size, at + 8);
+  buf.writeUInt32LE(bar.flags, at + 16);
+}
+
+/** Payload sizes the decoder needs at least; longer payloads (a newer minor version) are fine. */
+const minimumLength: Record<MsgTypeName, number> = {
+  HELLO: 8,
+  START: 160,
+  STOP: 0,
+  SET_BAR: 32,
+  RAISE_IRQ: 8,
+  IRQ_RESULT: 12,
+  HOST_CONFIG: 8,
+  WINDOW: 32,
+  LINK_STATE: 4,
+};
+
+export function decodePayload(type: number, p: Buffer): Message {
+  const name = typeNames.get(type);
+  if (!name || p.length < minimumLength[name]) return { type: 'UNKNOWN', code: type };
+  switch (name) {
+    case 'HELLO':
+      return { type: name, role: p.readUInt32LE(0), linkId: p.readUInt32LE(4) };
+    case 'START':
+      return {
+        type: name,
+        vendorId: p.readUInt16LE(0),
+        deviceId: p.readUInt16LE(2),
+        revision: p.readUInt8(4),
+        progif: p.readUInt8(5),
+        subclass: p.readUInt8(6),
+        classCode: p.readUInt8(7),
+        subsysVendorId: p.readUInt16LE(8),
+        subsysId: p.readUInt16LE(10),
+        intxPin: p.readUInt8(12),
+        msiVectors: p.readUInt8(13),
+        bars: Array.from({ length: 6 }, (_, i) => readBar(p, 16 + i * 24)),
+      };
+    case 'STOP':
+      return { type: name };
+    case 'SET_BAR':
+      return { type: name, bar: p.readUInt32LE(0), entry: readBar(p, 8) };
+    case 'RAISE_IRQ':
+      return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4) };
+    case 'IRQ_RESULT':
+      return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4), result: p.readUInt32LE(8) };
+    case 'HOST_CONFIG':
+      return { type: name, msiEnabledVectors: p.readUInt32LE(0), command: p.readUInt32LE(4) };
+    case 'WINDOW':
+      return { type: name, index: p.readUInt32LE(0), mapped: p.readUInt32LE(4), apertureOffset: p.readBigUInt64LE(8), pciAddr: p.readBigUInt64LE(16), size: p.readBigUInt64LE(24) };
+    case 'LINK_STATE':
+      return { type: name, up: p.readUInt32LE(0) };
+  }
+}
+
+export function encode(message: Exclude<Message, { type: 'UNKNOWN' }>, seq: number): Buffer {
+  let payload: Buffer;
+  switch (message.type) {
+    case 'HELLO':
+      payload = Buffer.alloc(8);
+      payload.writeUInt32LE(message.role, 0);
+      payload.writeUInt32LE(message.linkId, 4);
+      break;
+    case 'START':
+      payload = Buffer.alloc(160);
+      payload.writeUInt16LE(message.vendorId, 0);
+      payload.writeUInt16LE(message.deviceId, 2);
+      payload.writeUInt8(message.revision, 4);
+      payload.writeUInt8(message.progif, 5);
+      payload.writeUInt8(message.subclass, 6);
+      payload.writeUInt8(message.classCode, 7);
+      payload.writeUInt16LE(message.subsysVendorId, 8);
+      payload.writeUInt16LE(message.subsysId, 10);
+      payload.writeUInt8(message.intxPin, 12);
+      payload.writeUInt8(message.msiVectors, 13);
+      message.bars.forEach((bar, i) => writeBar(payload, 16 + i * 24, bar));
+      break;
+    case 'STOP':
+      payload = Buffer.alloc(0);
+      break;
+    case 'SET_BAR':
+      payload = Buffer.alloc(32);
+      payload.writeUInt32LE(message.bar, 0);
+      writeBar(payload, 8, message.entry);
+      break;
+    case 'RAISE_IRQ':
+      payload = Buffer.alloc(8);
+      payload.writeUInt32LE(message.irqType, 0);
+      payload.writeUInt32LE(message.number, 4);
+      break;
+    case 'IRQ_RESULT':
+      payload = Buffer.alloc(16);
+      payload.writeUInt32LE(message.irqType, 0);
+      payload.writeUInt32LE(message.number, 4);
+      payload.writeUInt32LE(message.result, 8);
+      break;
+    case 'HOST_CONFIG':
+      payload = Buffer.alloc(8);
+      payload.writeUInt32LE(message.msiEnabledVectors, 0);
+      payload.writeUInt32LE(message.command, 4);
+      break;
+    case 'WINDOW':
+      payload = Buffer.alloc(32);
+      payload.writeUInt32LE(message.index, 0);
+      payload.writeUInt32LE(message.mapped, 4);
+      payload.writeBigUInt64LE(message.apertureOffset, 8);
+      payload.writeBigUInt64LE(message.pciAddr, 16);
+      payload.writeBigUInt64LE(message.size, 24);
+      break;
+    case 'LINK_STATE':
+      payload = Buffer.alloc(8);
+      payload.writeUInt32LE(message.up, 0);
+      break;
+  }
+  const header = Buffer.alloc(HEADER_SIZE);
+  header.writeUInt32LE(VLINK_MAGIC, 0);
+  header.writeUInt16LE(VLINK_VERSION, 4);
+  header.writeUInt16LE(MsgType[message.type], 6);
+  header.writeUInt32LE(payload.length, 8);
+  header.writeUInt32LE(seq >>> 0, 12);
+  return Buffer.concat([header, payload]);
+}
+
+/** Reassembles messages from a byte stream delivered in arbitrary chunks. */
+export class MessageReader {
+  private buffer: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): { header: Header; message: Message }[] {
+    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+    const out: { header: Header; message: Message }[] = [];
+    while (this.buffer.length >= HEADER_SIZE) {
+      const header = decodeHeader(this.buffer);
+      if (header.magic !== VLINK_MAGIC || header.version !== VLINK_VERSION) {
+        throw new Error(`bad link message header (magic ${header.magic.toString(16)}, version ${header.version})`);
+      }
+      if (this.buffer.length < HEADER_SIZE + header.length) break;
+      const payload = this.buffer.subarray(HEADER_SIZE, HEADER_SIZE + header.length);
+      out.push({ header, message: decodePayload(header.type, payload) });
+      this.buffer = this.buffer.subarray(HEADER_SIZE + header.length);
+    }
+    return out;
+  }
+}
+
+/** JSON-friendly view of a message for the NDJSON trace (bigints as hex strings). */
+export function traceFields(message: Message): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(message)) {
+    if (key === 'type') continue;
+    out[key] = jsonValue(value);
+  }
+  return out;
+}
+
+function jsonValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
+  if (Array.isArray(value)) return value.map(jsonValue);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(v)]));
+  return value;
+}

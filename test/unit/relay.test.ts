@@ -1,0 +1,85 @@
+import t from 'tap';
+import { connect, type Socket } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LinkRelay, type Plugger } from '../../harness/link/relay.ts';
+import { encode, MessageReader, type FunctionDescription, type Message } from '../../harness/link/wire.ts';
+
+// Orchestration logic only: two scripted sockets stand in for the QEMU devices. The real devices
+// are exercised by the e2e link tests.
+class FakeDevice {
+  readonly received: Message[] = [];
+  private reader = new MessageReader();
+  private seq = 0;
+  constructor(readonly socket: Socket) {
+    socket.on('data', (chunk) => this.received.push(...this.reader.push(chunk).map((m) => m.message)));
+  }
+  static async open(path: string): Promise<FakeDevice> {
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect(path, () => resolve(s));
+      s.once('error', reject);
+    });
+    return new FakeDevice(socket);
+  }
+  send(message: Exclude<Message, { type: 'UNKNOWN' }>): void {
+    this.socket.write(encode(message, this.seq++));
+  }
+  async waitFor(type: string, count = 1): Promise<Message[]> {
+    for (let i = 0; i < 200; i++) {
+      const found = this.received.filter((m) => m.type === type);
+      if (found.length >= count) return found;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no ${type}`);
+  }
+}
+
+const description: FunctionDescription = {
+  vendorId: 0x1957, deviceId: 0x0809, revision: 0, progif: 0, subclass: 0, classCode: 5, subsysVendorId: 0, subsysId: 0, intxPin: 0, msiVectors: 16,
+  bars: Array.from({ length: 6 }, () => ({ epRamOffset: 0n, size: 0n, flags: 0 })),
+};
+
+t.test('START plugs, MSIs are forwarded and counted per vector, STOP unplugs', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const relay = new LinkRelay(0, dir, join(dir, 'wire.ndjson'));
+  const calls: string[] = [];
+  const plugger: Plugger = {
+    plug: async (d) => void calls.push(`plug ${d.vendorId.toString(16)}:${d.deviceId.toString(16)} msi=${d.msiVectors}`),
+    unplug: async () => void calls.push('unplug'),
+  };
+  relay.plugger = plugger;
+  await relay.listen();
+  t.teardown(() => relay.close());
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  ep.send({ type: 'HELLO', role: 1, linkId: 0 });
+  await ep.waitFor('LINK_STATE');
+
+  ep.send({ type: 'RAISE_IRQ', irqType: 2, number: 3 });
+  ep.send({ type: 'START', ...description });
+  await relay.waitLinkState(true, 2000);
+  t.same(calls, ['plug 1957:809 msi=16']);
+  const mark = relay.mark();
+  for (const n of [3, 3, 4]) ep.send({ type: 'RAISE_IRQ', irqType: 2, number: n });
+  const raises = await rc.waitFor('RAISE_IRQ', 3);
+  t.same(raises.map((m) => (m as { number: number }).number), [3, 3, 4], 'raises reach the RC in order');
+  rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 3, result: 0 });
+  rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 3, result: 0 });
+  rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 4, result: 1 });
+  rc.send({ type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6 });
+  await ep.waitFor('HOST_CONFIG');
+  t.same([...relay.msiCounts(mark)], [[2, 2]], 'only delivered MSIs count, by vector index (number - 1)');
+  t.same(relay.msiDeliveries(mark).map((d) => d.result), ['delivered', 'delivered', 'msi-disabled']);
+  t.same(relay.msiDeliveries().map((d) => d.result)[0], 'not-plugged', 'a raise before link up is recorded as not plugged');
+  t.equal(relay.msiLatenciesMs.length, 2);
+
+  ep.send({ type: 'STOP' });
+  await relay.waitLinkState(false, 2000);
+  t.same(calls, ['plug 1957:809 msi=16', 'unplug']);
+  await relay.close();
+  const trace = (await readFile(join(dir, 'wire.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+  t.ok(trace.some((e) => e.type === 'MSI' && e.vector === 2 && e.result === 'delivered'), 'the NDJSON trace names each MSI');
+  t.ok(trace.every((e) => typeof e.t === 'number' && e.link === 0));
+});
