@@ -215,14 +215,28 @@ export class Guest implements GuestExec {
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     if (!this.ssh) throw new HarnessError(`${this.name} is not up`, { code: 'GUEST_NOT_READY', kind: 'infra', phase: 'exec', guest: this.name });
     const timeoutMs = options.timeoutMs !== undefined ? options.timeoutMs * this.scale : undefined;
+    // A panic under the command must be reported at once, with the console, not as a lost connection.
+    let onFatal: ((splat: Splat) => void) | undefined;
+    const panicked = new Promise<never>((_, reject) => {
+      onFatal = (splat) => setTimeout(() => reject(this.bootError('GUEST_PANIC', `kernel ${splat.title} while running: ${command.slice(0, 100)}`, this.excerptAround(splat))), 300);
+      this.console.once('fatal', onFatal);
+    });
+    panicked.catch(() => undefined);
     try {
-      return await this.ssh.exec(command, { ...options, timeoutMs });
+      const result = await Promise.race([this.ssh.exec(command, { ...options, timeoutMs }), panicked]);
+      if (result.exitCode === 255 && !this.running) throw new Error('connection closed');
+      return result;
     } catch (error) {
+      if (error instanceof HarnessError && error.code === 'GUEST_PANIC') throw error;
       // A guest that died under the command is the real story: say so, with its console.
       if (!this.running) {
+        const fatal = this.console.splats.find((splat) => splat.fatal);
+        if (fatal) throw this.bootError('GUEST_PANIC', `kernel ${fatal.title} while running: ${command.slice(0, 100)}`, this.excerptAround(fatal));
         throw this.bootError('GUEST_DIED', `${this.name} died while running: ${command.slice(0, 100)}`, this.console.tail(40), error);
       }
       throw error;
+    } finally {
+      if (onFatal) this.console.off('fatal', onFatal);
     }
   }
 
@@ -255,7 +269,7 @@ export class Guest implements GuestExec {
 
   private bootError(code: string, message: string, excerpt: string, cause?: unknown): HarnessError {
     // A kernel that panics or dies is the code under test failing, not the harness.
-    const kind = code === 'BOOT_PANIC' || code === 'GUEST_DIED' ? 'test' : 'infra';
+    const kind = code === 'BOOT_PANIC' || code === 'GUEST_PANIC' || code === 'GUEST_DIED' ? 'test' : 'infra';
     return new HarnessError(`${this.name}: ${message}`, {
       code,
       kind,
