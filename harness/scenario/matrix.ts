@@ -1,4 +1,5 @@
 /** Expands a scenario's matrix (ep × host, then include, minus exclude) into cells with stable ids. */
+import { describeSource } from '../kernel/source.ts';
 import type { KernelSpec } from '../kernel/spec.ts';
 import { resolveKernel } from './kernels.ts';
 import type { Scenario } from './schema.ts';
@@ -46,9 +47,8 @@ export function cellKernels(scenario: Scenario): CellKernels[] {
   return expandMatrix(scenario).map((cell) => ({ cell, ep: resolveKernel(scenario, cell.ep), host: resolveKernel(scenario, cell.host) }));
 }
 
-function describeSource(spec: KernelSpec): string {
-  const source = spec.source.kind === 'debian' ? `debian:${spec.source.version}` : spec.source.kind === 'git' ? `${spec.source.url}@${spec.source.ref}` : spec.source.path;
-  return [source, ...spec.patches.map((p) => `+${p}`)].join(' ');
+function describeKernel(spec: KernelSpec): string {
+  return [describeSource(spec.source), ...spec.patches.map((p) => `+${p}`), ...spec.fragments.map((f) => `+config:${f}`)].join(' ');
 }
 
 /** Text for `ntbh matrix <scenario>`: one line per cell with both kernels. */
@@ -56,6 +56,6 @@ export function formatMatrix(scenario: Scenario): string {
   const rows = cellKernels(scenario);
   const width = Math.max(4, ...rows.map((r) => r.cell.id.length));
   const lines = [`${scenario.name}: ${rows.length} cell${rows.length === 1 ? '' : 's'}`, `${'cell'.padEnd(width)}  ep kernel | host kernel`];
-  for (const { cell, ep, host } of rows) lines.push(`${cell.id.padEnd(width)}  ${describeSource(ep)} | ${describeSource(host)}`);
+  for (const { cell, ep, host } of rows) lines.push(`${cell.id.padEnd(width)}  ${describeKernel(ep)} | ${describeKernel(host)}`);
   return lines.join('\n');
 }

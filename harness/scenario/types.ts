@@ -24,6 +24,8 @@ export interface Measurement {
   unavailable?: string;
   /** An infrastructure problem while observing: the check becomes ERROR. */
   error?: string;
+  /** Context for a reader (the kernel's error text, the raw line), appended to the check's message. */
+  detail?: string;
 }
 
 export interface CheckResult {

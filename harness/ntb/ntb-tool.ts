@@ -1,0 +1,101 @@
+/**
+ * ntb_tool's debugfs interface on one side: /sys/kernel/debug/ntb_tool/<ntb dev>/. Reads print %#llx
+ * ("0" for zero). On EPF, `db` accepts only `c <bits>`, `peer_db` only `s <bits>`.
+ */
+import { HarnessError } from '../errors.ts';
+import type { GuestExec } from '../guest/types.ts';
+import { hex, parseKernelInt, pollScript, readText, run, sq, tryWrite, write } from './shell.ts';
+
+export const TOOL_ROOT = '/sys/kernel/debug/ntb_tool';
+
+export class NtbTool {
+  constructor(
+    readonly guest: GuestExec,
+    /** The device's debugfs directory. */
+    readonly dir: string,
+  ) {}
+
+  /** Waits for ntb_tool's directory for the (single) NTB device of this guest. */
+  static async open(guest: GuestExec, timeoutMs: number): Promise<NtbTool> {
+    const result = await guest.exec(pollScript(`ls ${TOOL_ROOT} 2>/dev/null | head -n 1`, '[ -n "$v" ]', timeoutMs, 50), { timeoutMs: timeoutMs + 30_000 });
+    const name = result.stdout.trim();
+    if (result.exitCode !== 0 || !name) {
+      throw new HarnessError(`no ntb_tool device appeared under ${TOOL_ROOT}`, { code: 'NTB_TOOL_MISSING', kind: 'infra', phase: 'step', guest: guest.name });
+    }
+    return new NtbTool(guest, `${TOOL_ROOT}/${name}`);
+  }
+
+  path(file: string): string {
+    return `${this.dir}/${file}`;
+  }
+
+  async readInt(file: string): Promise<number> {
+    return parseKernelInt(await readText(this.guest, this.path(file)));
+  }
+
+  db(): Promise<number> {
+    return this.readInt('db');
+  }
+
+  dbValidMask(): Promise<number> {
+    return this.readInt('db_valid_mask');
+  }
+
+  async clearDb(bits: number): Promise<void> {
+    await write(this.guest, this.path('db'), `c ${hex(bits)}`);
+  }
+
+  /** Rings the peer; a refusal (e.g. -EINVAL for a slot beyond Nh-1) is returned, it is an observation. */
+  ringPeer(bits: number): Promise<{ ok: boolean; error?: string }> {
+    return tryWrite(this.guest, this.path('peer_db'), `s ${hex(bits)}`);
+  }
+
+  async enableLink(): Promise<void> {
+    await write(this.guest, this.path('link'), 'Y');
+  }
+
+  async peerLinkUp(): Promise<boolean> {
+    return (await readText(this.guest, this.path('peer0/link'))) === 'Y';
+  }
+
+  /** Polls peer0/link until it reads Y; returns whether it did. */
+  async waitPeerLink(timeoutMs: number): Promise<boolean> {
+    const result = await this.guest.exec(pollScript(`cat ${sq(this.path('peer0/link'))}`, '[ "$v" = Y ]', timeoutMs, 20), { timeoutMs: timeoutMs + 30_000 });
+    return result.exitCode === 0;
+  }
+
+  /**
+   * Waits for db to move away from `baseline`, then until it has been stable for `settlePolls` reads
+   * (several MSIs of one multi-bit ring arrive one by one). Prints the final value; gives up after
+   * `timeoutMs` and returns what it last read. With `expectChange` false it just watches for the whole time.
+   */
+  async waitDb(baseline: number, timeoutMs: number, settlePolls = 3, expectChange = true): Promise<{ value: number; changed: boolean }> {
+    const tries = Math.max(1, Math.ceil(timeoutMs / 10));
+    const script = [
+      `f=${sq(this.path('db'))}; last=${sq(hex(baseline))}; base=$last; n=0; stable=0; changed=0`,
+      `while [ $n -lt ${tries} ]; do`,
+      '  v=$(cat "$f"); [ "$v" = 0 ] && v=0x0',
+      '  if [ "$v" != "$last" ]; then last=$v; stable=0; changed=1; else stable=$((stable+1)); fi',
+      `  if [ ${expectChange ? 1 : 0} = 1 ] && [ $changed = 1 ] && [ $stable -ge ${settlePolls} ]; then break; fi`,
+      '  sleep 0.01; n=$((n+1))',
+      'done',
+      'echo "$last $changed"',
+    ].join('\n');
+    const out = (await run(this.guest, script, { timeoutMs: timeoutMs * 3 + 30_000 })).trim().split(/\s+/);
+    return { value: parseKernelInt(out[0] ?? '0'), changed: out[1] === '1' };
+  }
+
+  /** Number of spadN files of this side (the scratchpads it can read). */
+  async spadCount(): Promise<number> {
+    const out = await run(this.guest, `ls ${sq(this.dir)} | grep -c '^spad[0-9]*$' || true`);
+    return Number(out.trim()) || 0;
+  }
+
+  async writePeerSpad(index: number, value: number): Promise<{ ok: boolean; error?: string }> {
+    return tryWrite(this.guest, this.path(`peer0/spad${index}`), hex(value));
+  }
+
+  readSpad(index: number): Promise<number> {
+    return this.readInt(`spad${index}`);
+  }
+}

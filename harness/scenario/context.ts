@@ -1,0 +1,29 @@
+/**
+ * What the runner hands the executor for one cell: both guests, the link's witness, the event sink and
+ * the console monitor's splats. The runner boots the pair through the link; the executor drives it.
+ */
+import type { HarnessEvent } from '../events.ts';
+import type { GuestExec } from '../guest/types.ts';
+import type { LinkWitness } from '../link/types.ts';
+import type { Splat } from './splats.ts';
+
+export type { Splat } from './splats.ts';
+
+export interface CellContext {
+  ep: GuestExec;
+  host: GuestExec;
+  link: LinkWitness;
+  emit(event: HarnessEvent): void;
+  /** An opaque point in both guests' console streams. */
+  consoleMark(): unknown;
+  /**
+   * Splats seen on either console since `mark`. Called after the step's "ntbh: end step <id>" kmsg
+   * marker was written: the implementation should wait (bounded) until that marker has reached the
+   * console of each live guest, so a splat still in flight is not missed.
+   */
+  splatsSince(mark: unknown, stepId: string): Promise<Splat[]>;
+  /** Multiplies every guest-side timeout (TCG guests run ~13x slower than hardware). */
+  timeoutScale: number;
+  /** Set when a guest is gone (QEMU exited, fatal panic): the executor stops at once with this reason. */
+  aborted?(): string | undefined;
+}

@@ -1,0 +1,90 @@
+/**
+ * Executes one cell on a booted pair: the implicit `setup` step (drivers, capability probes, function
+ * configuration, host bind), then the scenario's steps in order. A step that throws is an ERROR for
+ * that step only, unless a guest stopped answering: then the remaining steps are ERROR and the cell ends.
+ */
+import { HarnessError } from '../errors.ts';
+import type { Cell } from './matrix.ts';
+import type { CellContext } from './context.ts';
+import { Rig } from './rig.ts';
+import type { Scenario } from './schema.ts';
+import { runStep } from './step-runner.ts';
+import { stepImpl } from './steps/index.ts';
+import { setupCell } from './steps/setup.ts';
+import { worst } from './status.ts';
+import type { CellResult, StepResult } from './types.ts';
+
+/** Asks both guests for a trivial command; returns the reason if one is gone. */
+async function guestsGone(rig: Rig): Promise<string | undefined> {
+  const aborted = rig.ctx.aborted?.();
+  if (aborted) return aborted;
+  for (const side of ['ep', 'host'] as const) {
+    const answered = await rig
+      .guest(side)
+      .exec('true', { timeoutMs: rig.ms(15_000) })
+      .then((r) => r.exitCode === 0)
+      .catch(() => false);
+    if (!answered) return `the ${side} guest stopped answering`;
+  }
+  return undefined;
+}
+
+function notRun(id: string, type: string, status: 'ERROR' | 'SKIP', message: string): StepResult {
+  return { id, type, status, durationMs: 0, values: {}, checks: [], splats: [], message };
+}
+
+/** Setup must have produced a bound host function for any step to be meaningful. */
+function setupUsable(result: StepResult): boolean {
+  const bound = result.checks.find((c) => c.check === 'driver_bound');
+  return bound !== undefined && bound.value === true;
+}
+
+export async function executeCell(ctx: CellContext, cell: Cell, scenario: Scenario): Promise<CellResult> {
+  const started = Date.now();
+  const rig = new Rig(ctx, scenario, cell.id);
+  ctx.emit({ kind: 'cell-start', cell: { id: cell.id, ep: cell.ep, host: cell.host } });
+  const steps: StepResult[] = [];
+  let stopped: string | undefined;
+
+  const setup = await runStep(rig, { id: 'setup', type: 'setup' }, 600, (out) => setupCell(rig, out));
+  steps.push(setup.result);
+  if (setup.error !== undefined) stopped = await guestsGone(rig);
+  const usable = setupUsable(setup.result);
+
+  for (const step of scenario.steps) {
+    if (stopped) {
+      steps.push(notRun(step.id, step.type, 'ERROR', `not run: ${stopped}`));
+      continue;
+    }
+    if (!usable) {
+      // The setup step already carries the failure; these could not test anything.
+      steps.push(notRun(step.id, step.type, 'SKIP', 'not run: the function was not set up and bound on the host'));
+      continue;
+    }
+    const impl = stepImpl(step);
+    const outcome = await runStep(rig, step, impl.budgetSeconds, (out) => impl.run(rig, out));
+    steps.push(outcome.result);
+    if (outcome.error !== undefined) stopped = await guestsGone(rig);
+  }
+
+  const result: CellResult = {
+    id: cell.id,
+    ep: cell.ep,
+    host: cell.host,
+    status: worst(steps.map((s) => s.status)),
+    durationMs: Date.now() - started,
+    capabilities: { ...rig.caps },
+    params: { ...rig.params },
+    steps,
+    ...(stopped ? { message: stopped } : {}),
+  };
+  ctx.emit({ kind: 'cell-end', cell: result });
+  return result;
+}
+
+/** A cell the runner could not boot (kernel build, QEMU, SSH, link): every step is ERROR with the reason. */
+export function cellError(cell: Cell, scenario: Scenario, error: unknown, durationMs = 0): CellResult {
+  const message = error instanceof HarnessError ? `${error.code}: ${error.message}` : ((error as Error)?.message ?? String(error));
+  const steps = [notRun('setup', 'setup', 'ERROR', message), ...scenario.steps.map((s) => notRun(s.id, s.type, 'ERROR', `not run: ${message}`))];
+  return { id: cell.id, ep: cell.ep, host: cell.host, status: 'ERROR', durationMs, capabilities: {}, params: {}, steps, message };
+}

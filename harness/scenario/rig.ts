@@ -1,0 +1,104 @@
+/**
+ * Per-cell state shared by the steps: both guests, the configured function, probed capabilities,
+ * derived parameters, the host function's address and MSI IRQs, and the NTB client on each side.
+ */
+import { HarnessError } from '../errors.ts';
+import type { GuestExec } from '../guest/types.ts';
+import type { LinkWitness } from '../link/types.ts';
+import { enableToolDebug } from '../ntb/dyndbg.ts';
+import { useClient, type NtbClient } from '../ntb/modules.ts';
+import { NtbTool } from '../ntb/ntb-tool.ts';
+import type { PciFunction } from '../ntb/pci.ts';
+import type { CellContext } from './context.ts';
+import type { Scenario } from './schema.ts';
+import type { EpfFunction } from './schema-parts.ts';
+import type { Side } from './types.ts';
+
+export class Rig {
+  readonly ep: GuestExec;
+  readonly host: GuestExec;
+  readonly link: LinkWitness;
+  readonly fn: EpfFunction;
+  readonly scale: number;
+  caps: Record<string, boolean> = {};
+  /** Nh, Ne, class_code and the scenario's params. */
+  params: Record<string, number>;
+  epc?: string;
+  hostFunction?: PciFunction;
+  msiIrqs: number[] = [];
+  /** /dev/pci-endpoint-test.N once pci_endpoint_test bound (pci-epf-test scenarios). */
+  testDevice?: string;
+  /** Which observation channels work on each side (set up once per cell). */
+  observe: Record<Side, { dyndbg: boolean; kprobe: boolean }> = { ep: { dyndbg: false, kprobe: false }, host: { dyndbg: false, kprobe: false } };
+  private clients: Partial<Record<Side, NtbClient>> = {};
+  private tools: Partial<Record<Side, NtbTool>> = {};
+
+  constructor(
+    readonly ctx: CellContext,
+    readonly scenario: Scenario,
+    readonly cellId: string,
+  ) {
+    this.ep = ctx.ep;
+    this.host = ctx.host;
+    this.link = ctx.link;
+    this.fn = scenario.function;
+    this.scale = ctx.timeoutScale * scenario.topology.timeout_scale;
+    this.params = { ...scenario.params };
+  }
+
+  guest(side: Side): GuestExec {
+    return side === 'ep' ? this.ep : this.host;
+  }
+
+  /** A timeout scaled for emulation. */
+  ms(base: number): number {
+    return Math.round(base * this.scale);
+  }
+
+  log(message: string, level: 'debug' | 'info' | 'warn' = 'debug'): void {
+    this.ctx.emit({ kind: 'log', level, message, cell: this.cellId });
+  }
+
+  /** Makes `client` the NTB client on `side` (unloading ntb_tool etc.); forgets the tool wrapper. */
+  async useClient(side: Side, client: NtbClient, params: Record<string, string | number | boolean> = {}): Promise<void> {
+    await useClient(this.guest(side), client, params, this.ms(60_000));
+    this.clients[side] = client;
+    if (client !== 'ntb_tool') delete this.tools[side];
+  }
+
+  /** ntb_tool on `side`, loaded if needed, with its debug lines on and the link enabled from this side. */
+  async tool(side: Side): Promise<NtbTool> {
+    const cached = this.tools[side];
+    if (cached && this.clients[side] === 'ntb_tool') return cached;
+    const guest = this.guest(side);
+    await useClient(guest, 'ntb_tool', {}, this.ms(60_000));
+    this.clients[side] = 'ntb_tool';
+    if (this.observe[side].dyndbg && !(await enableToolDebug(guest))) this.log(`${side}: could not enable ntb_tool dynamic debug`, 'warn');
+    const tool = await NtbTool.open(guest, this.ms(30_000));
+    await tool.enableLink();
+    this.tools[side] = tool;
+    return tool;
+  }
+
+  /** Both tools with the link up on both sides, or a HarnessError: the precondition of every ntb_tool step. */
+  async linkedTools(): Promise<Record<Side, NtbTool>> {
+    const ep = await this.tool('ep');
+    const host = await this.tool('host');
+    for (const [side, tool] of [['ep', ep], ['host', host]] as const) {
+      if (!(await tool.waitPeerLink(this.ms(20_000)))) {
+        throw new HarnessError(`the NTB link is not up on the ${side} side (peer0/link stays N)`, { code: 'NTB_LINK_DOWN', kind: 'infra', phase: 'step', guest: tool.guest.name });
+      }
+    }
+    return { ep, host };
+  }
+
+  /** After the function left and came back (link-cycle), ntb_tool's directories are new. */
+  forgetTools(): void {
+    this.tools = {};
+  }
+
+  /** The function's parameter N for a side: Nh on the host, Ne on the EP. */
+  vectorsOn(side: Side): number | undefined {
+    return side === 'host' ? this.params.Nh : this.params.Ne;
+  }
+}

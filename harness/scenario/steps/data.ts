@@ -1,0 +1,59 @@
+/** Scratchpads and memory windows through ntb_tool, in the style of the kernel's ntb_test.sh. */
+import { allocInbound, freeWindows, mapOutbound, readMd5, writeRandom } from '../../ntb/mw.ts';
+import type { Rig } from '../rig.ts';
+import type { Step } from '../schema-steps.ts';
+import { directions, sides } from './observe.ts';
+import type { Out } from './util.ts';
+
+type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
+
+/** A value that says which direction and index wrote it, so a crossed wire is visible in the report. */
+export function spadValue(direction: string, k: number): number {
+  return (0x6e000000 + (direction === 'host-to-ep' ? 0x10000 : 0x20000) + k * 0x101) >>> 0;
+}
+
+export async function spad(rig: Rig, step: StepOf<'spad'>, out: Out): Promise<void> {
+  const tools = await rig.linkedTools();
+  for (const direction of directions(step.direction)) {
+    const { sender, receiver } = sides(direction);
+    const available = Math.min(await tools[sender].spadCount(), await tools[receiver].spadCount());
+    const count = Math.min(step.count ?? available, available);
+    if (count === 0) out.unavailable('spad', 'no scratchpads exposed by ntb_tool', { label: direction });
+    for (let k = 0; k < count; k++) {
+      const w = spadValue(direction, k);
+      const written = await tools[sender].writePeerSpad(k, w);
+      const read = await tools[receiver].readSpad(k);
+      out.add('spad', read, { on: receiver, label: `${direction} spad ${k}`, params: { k, w }, detail: written.ok ? undefined : `peer0/spad${k} write failed: ${written.error}` });
+    }
+  }
+}
+
+export async function mw(rig: Rig, step: StepOf<'mw'>, out: Out): Promise<void> {
+  const tools = await rig.linkedTools();
+  for (const direction of directions(step.direction)) {
+    const { sender, receiver } = sides(direction);
+    const [tx, rx] = [tools[sender], tools[receiver]];
+    const alloc = await allocInbound(rx, step.index, step.size);
+    const labels = { outbound: `${direction} peer_mw${step.index}→mw${step.index}`, inbound: `${direction} mw${step.index}→peer_mw${step.index}` };
+    if (!alloc.window) {
+      for (const label of Object.values(labels)) out.add('match', false, { on: receiver, label, detail: alloc.error });
+      await freeWindows(rx, tx, step.index);
+      continue;
+    }
+    const size = Math.min(step.size, alloc.window.size);
+    const mapped = await mapOutbound(tx, step.index, alloc.window);
+    if (!mapped.ok) {
+      for (const label of Object.values(labels)) out.add('match', false, { on: receiver, label, detail: `peer_mw_trans${step.index}: ${mapped.error}` });
+    } else {
+      // Sender writes through its outbound window; the receiver reads its inbound buffer.
+      const sent = await writeRandom(tx, `peer_mw${step.index}`, size);
+      const got = await readMd5(rx, `mw${step.index}`, size);
+      out.add('match', Boolean(sent.md5) && sent.md5 === got.md5, { on: receiver, label: labels.outbound, params: { size }, detail: sent.error ?? got.error });
+      // And back: the receiver writes its buffer; the sender reads it through the window.
+      const back = await writeRandom(rx, `mw${step.index}`, size);
+      const seen = await readMd5(tx, `peer_mw${step.index}`, size);
+      out.add('match', Boolean(back.md5) && back.md5 === seen.md5, { on: sender, label: labels.inbound, params: { size }, detail: back.error ?? seen.error });
+    }
+    await freeWindows(rx, tx, step.index, alloc.window);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Doorbell steps. Labels carry the direction and bit ("host-to-ep bit 3") so check ids are unique and
+ * the interop evaluation can line cells up bit by bit.
+ */
+import { singleOrList } from '../../ntb/interrupts.ts';
+import type { Rig } from '../rig.ts';
+import type { Step } from '../schema-steps.ts';
+import type { Side } from '../types.ts';
+import { directions, resetDb, ringAndObserve, sides, type RingObservation } from './observe.ts';
+import { andNot, bit, evalMask, setBits, type Out } from './util.ts';
+
+type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
+
+const NO_DYNDBG = 'no ntb_tool dynamic debug on the receiver';
+
+/** The receiver-side observations of one ring, as measurements. `plural` keeps lists even for one item. */
+function recordObservation(out: Out, obs: RingObservation, receiver: Side, label: string, params: Record<string, number>, plural = false): void {
+  const common = { on: receiver, label, params };
+  const shape = (list: number[]) => (plural ? [...list].sort((a, b) => a - b) : singleOrList(list));
+  out.add('ring_ok', obs.ringOk, { ...common, on: receiver === 'ep' ? 'host' : 'ep', detail: obs.ringError });
+  out.add('db', obs.db, common);
+  const vectorCheck = plural ? 'vectors' : 'vector';
+  if (obs.events) out.add(vectorCheck, shape(obs.events.map((e) => e.vector)), common);
+  else out.unavailable(vectorCheck, NO_DYNDBG, common);
+  if (!plural) {
+    if (obs.events) out.add('vector_mask', singleOrList(obs.events.map((e) => e.mask)), common);
+    else out.unavailable('vector_mask', NO_DYNDBG, common);
+    if (obs.kprobeVectors) out.add('vector_kprobe', singleOrList(obs.kprobeVectors), common);
+  }
+  if (obs.msiVectors) out.add('msi_index', shape(obs.msiVectors), common);
+  if (obs.wireVectors) out.add('wire', shape(obs.wireVectors), common);
+}
+
+export async function doorbellSweep(rig: Rig, step: StepOf<'doorbell-sweep'>, out: Out): Promise<void> {
+  const tools = await rig.linkedTools();
+  const mask = evalMask(rig, step.bits);
+  for (const direction of directions(step.direction)) {
+    const { receiver } = sides(direction);
+    const rx = tools[receiver];
+    await resetDb(rx);
+    for (const i of setBits(mask)) {
+      const label = `${direction} bit ${i}`;
+      const obs = await ringAndObserve(rig, tools, direction, bit(i));
+      recordObservation(out, obs, receiver, label, { i });
+      await rx.clearDb(bit(i));
+      out.add('db_after_clear', await rx.db(), { on: receiver, label, params: { i } });
+      await resetDb(rx);
+    }
+  }
+}
+
+export async function doorbellZero(rig: Rig, step: StepOf<'doorbell-zero'>, out: Out): Promise<void> {
+  const tools = await rig.linkedTools();
+  for (const direction of directions(step.direction)) {
+    const { receiver } = sides(direction);
+    await resetDb(tools[receiver]);
+    const obs = await ringAndObserve(rig, tools, direction, 0, { expectChange: false });
+    recordObservation(out, obs, receiver, direction, {});
+    await resetDb(tools[receiver]);
+  }
+}
+
+export async function doorbellMulti(rig: Rig, step: StepOf<'doorbell-multi'>, out: Out): Promise<void> {
+  const tools = await rig.linkedTools();
+  const B = evalMask(rig, step.bits);
+  const { receiver } = sides(step.direction);
+  const rx = tools[receiver];
+  await resetDb(rx);
+  // Several MSIs arrive one after the other (new vntb raises each bit from a workqueue): settle longer.
+  const obs = await ringAndObserve(rig, tools, step.direction, B, { settlePolls: 20 });
+  recordObservation(out, obs, receiver, step.direction, { B }, true);
+  await rx.clearDb(B);
+  out.add('db_after_clear', await rx.db(), { on: receiver, label: step.direction, params: { B } });
+  await resetDb(rx);
+}
+
+export async function doorbellClear(rig: Rig, step: StepOf<'doorbell-clear'>, out: Out): Promise<void> {
+  const tools = await rig.linkedTools();
+  const B = evalMask(rig, step.bits);
+  const C = evalMask(rig, step.clear);
+  const params = { B, C, R: andNot(B, C) };
+  for (const direction of directions(step.direction)) {
+    const { sender, receiver } = sides(direction);
+    const rx = tools[receiver];
+    let db = await resetDb(rx);
+    const refused: string[] = [];
+    for (const i of setBits(B)) {
+      const ring = await tools[sender].ringPeer(bit(i));
+      if (!ring.ok) refused.push(`bit ${i}: ${ring.error}`);
+      db = (await rx.waitDb(db, rig.ms(3_000), 3, ring.ok)).value;
+    }
+    out.add('db_before_clear', db, { on: receiver, label: direction, params, detail: refused.length ? `refused rings: ${refused.join('; ')}` : undefined });
+    await rx.clearDb(C);
+    out.add('db_after_clear', await rx.db(), { on: receiver, label: direction, params });
+    await resetDb(rx);
+  }
+}

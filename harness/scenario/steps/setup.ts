@@ -1,0 +1,68 @@
+/**
+ * The implicit first step of every cell: load the drivers, probe capabilities in both guests, configure
+ * the function on the EP (all attributes before linking it to the controller), start it, and wait for
+ * the host to see and bind it. Sets the cell's parameters (Nh, Ne, class_code).
+ */
+import { probeCapabilities } from '../../ntb/capabilities.ts';
+import { setupEpfTest, setupVntb } from '../../ntb/configfs.ts';
+import { enableDbEventProbe } from '../../ntb/kprobe.ts';
+import { modprobe } from '../../ntb/modules.ts';
+import { msiIrqs, waitFunction } from '../../ntb/pci.ts';
+import { findTestDevice } from '../../ntb/pcitest.ts';
+import type { Rig } from '../rig.ts';
+import type { Out } from './util.ts';
+
+export function hostDriver(rig: Rig): string {
+  return rig.fn.type === 'pci-epf-vntb' ? 'ntb_hw_epf' : 'pci-endpoint-test';
+}
+
+export function classCode(rig: Rig): number {
+  const fn = rig.fn;
+  return ((fn.baseclass_code ?? 0) << 16) | ((fn.subclass_code ?? 0) << 8) | ('progif_code' in fn ? fn.progif_code : 0);
+}
+
+async function probeBoth(rig: Rig): Promise<void> {
+  for (const side of ['ep', 'host'] as const) {
+    const guest = rig.guest(side);
+    const result = await probeCapabilities(guest, side, rig.scenario.capabilities, rig.ms(60_000));
+    Object.assign(rig.caps, result.values);
+    rig.ctx.emit({ kind: 'capabilities', cell: rig.cellId, guest: guest.name, values: result.values, unknown: result.unknown, release: result.release });
+    rig.observe[side].dyndbg = result.values[`${side}.dyndbg`] === true;
+    if (result.values[`${side}.kprobe_events`]) {
+      const probe = await enableDbEventProbe(guest);
+      rig.observe[side].kprobe = probe.ok;
+      if (!probe.ok) rig.log(`${side}: kprobe on ntb_db_event refused: ${probe.error}`, 'warn');
+    }
+  }
+}
+
+export async function setupCell(rig: Rig, out: Out): Promise<void> {
+  const vntb = rig.fn.type === 'pci-epf-vntb';
+  // Modules first: their symbols must be in /proc/kallsyms for the probes.
+  await modprobe(rig.ep, vntb ? 'pci-epf-vntb' : 'pci-epf-test', {}, rig.ms(60_000));
+  await modprobe(rig.host, hostDriver(rig), {}, rig.ms(60_000));
+  await probeBoth(rig);
+
+  const setup = rig.fn.type === 'pci-epf-vntb' ? await setupVntb(rig.ep, rig.fn) : await setupEpfTest(rig.ep, rig.fn);
+  rig.epc = setup.epc;
+  const problems = [...setup.refused, ...(setup.absent.length ? [`not in this kernel (driver defaults used): ${setup.absent.join(', ')}`] : [])];
+  out.add('configured', setup.refused.length === 0 && setup.started, { detail: problems.join('; ') || undefined });
+
+  rig.params.Ne = rig.fn.type === 'pci-epf-vntb' ? rig.fn.db_count : rig.fn.msi_interrupts;
+  rig.params.class_code = classCode(rig);
+  const ids = { vendor: rig.fn.vendorid, device: rig.fn.deviceid };
+  const seen = await waitFunction(rig.host, { ...ids, present: true }, rig.ms(30_000));
+  out.add('function_visible', seen.ok);
+  const fn = seen.functions[0];
+  if (!fn) return;
+  out.add('class_code', fn.class);
+
+  const bound = await waitFunction(rig.host, { ...ids, present: true, driver: hostDriver(rig) }, rig.ms(30_000));
+  const boundFn = bound.functions.find((f) => f.driver === hostDriver(rig));
+  out.add('driver_bound', bound.ok, { detail: bound.ok ? undefined : `driver: ${bound.functions[0]?.driver ?? 'none'}` });
+  rig.hostFunction = boundFn ?? fn;
+  rig.msiIrqs = await msiIrqs(rig.host, rig.hostFunction.bdf);
+  rig.params.Nh = rig.msiIrqs.length;
+  out.add('msi_vectors', rig.msiIrqs.length, { detail: `host function ${rig.hostFunction.bdf}` });
+  if (!vntb && bound.ok) rig.testDevice = await findTestDevice(rig.host, rig.ms(10_000));
+}
