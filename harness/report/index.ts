@@ -1,0 +1,50 @@
+/**
+ * Attaches every reporter to a run's event stream: the terminal summary, and in the results directory
+ * events.ndjson (as events arrive), results.json, junit.xml and results.tap (at run-end).
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Emitter } from '../events.ts';
+import type { RunResult } from '../scenario/types.ts';
+import { writeResultsJson } from './json.ts';
+import { writeJunit } from './junit.ts';
+import { ndjsonReporter } from './ndjson.ts';
+import { summaryReporter } from './summary.ts';
+import { writeTap } from './tap.ts';
+
+export interface ReporterOptions {
+  /** Results directory; created if missing. */
+  dir: string;
+  /** Terminal output (default: process.stdout). */
+  write?: (text: string) => void;
+  color?: boolean;
+}
+
+export interface AttachedReporters {
+  /** Waits for the files of the run-end event and closes events.ndjson; returns the written paths. */
+  close(): Promise<string[]>;
+}
+
+export async function attachReporters(emitter: Emitter, options: ReporterOptions): Promise<AttachedReporters> {
+  await mkdir(options.dir, { recursive: true });
+  const write = options.write ?? ((text: string) => void process.stdout.write(text));
+  const color = options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
+  const ndjson = ndjsonReporter(options.dir);
+  const pending: Promise<string>[] = [];
+  const offs = [
+    emitter.on(ndjson.listener),
+    emitter.on(summaryReporter({ write, color })),
+    emitter.on((event) => {
+      if (event.kind !== 'run-end') return;
+      const run: RunResult = event.run;
+      pending.push(writeResultsJson(options.dir, run), writeJunit(options.dir, run), writeTap(options.dir, run));
+    }),
+  ];
+  return {
+    async close() {
+      const paths = await Promise.all(pending);
+      offs.forEach((off) => off());
+      await ndjson.close();
+      return [ndjson.path, ...paths];
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Runs a scenario's cells and assembles the run's result. Booting a cell's pair is the runner's job
+ * (bootCell); this module sequences cells, turns a boot failure into an ERROR cell, evaluates the
+ * cross-cell interop property and computes the run status and exit code.
+ */
+import pLimit from 'p-limit';
+import type { Emitter } from '../events.ts';
+import type { CellContext } from './context.ts';
+import { cellError, executeCell } from './execute.ts';
+import { evaluateInterop } from './interop.ts';
+import { expandMatrix, type Cell } from './matrix.ts';
+import type { Scenario } from './schema.ts';
+import { countStatuses, exitCodeFor, worst } from './status.ts';
+import type { CellResult, RunResult, Status } from './types.ts';
+
+export interface BootedCell {
+  ctx: CellContext;
+  /** Stops the pair and keeps its artifacts; called whatever happened. */
+  dispose(): Promise<void>;
+}
+
+export interface RunOptions {
+  emitter: Emitter;
+  strict?: boolean;
+  /** Cells run at once (each is a pair of TCG guests: mind the cores). Default 1. */
+  concurrency?: number;
+  /** A subset of the expanded matrix (e.g. from --cell); default all. */
+  cells?: Cell[];
+}
+
+/** Every status of a run: each check, each step that never got to produce checks, and the interop groups. */
+function allStatuses(cells: CellResult[], interop: RunResult['interop']): Status[] {
+  const statuses: Status[] = [];
+  for (const cell of cells) {
+    for (const step of cell.steps) {
+      if (step.checks.length > 0) statuses.push(...step.checks.map((c) => c.status));
+      else statuses.push(step.status);
+    }
+  }
+  statuses.push(...interop.groups.map((g) => g.status));
+  return statuses;
+}
+
+export function buildRunResult(scenario: Scenario, cells: CellResult[], options: { strict?: boolean; startedAt: Date; durationMs: number }): RunResult {
+  const sweeps = scenario.steps.filter((s) => s.type === 'doorbell-sweep').map((s) => s.id);
+  const interop = evaluateInterop(sweeps, cells);
+  const statuses = allStatuses(cells, interop);
+  const strict = options.strict ?? false;
+  const ordered = [...cells].sort((a, b) => order(scenario, a) - order(scenario, b));
+  return {
+    scenario: scenario.name,
+    ...(scenario.file ? { file: scenario.file } : {}),
+    status: worst([...cells.map((c) => c.status), interop.status], { strict }),
+    strict,
+    exitCode: exitCodeFor(statuses, { strict }),
+    startedAt: options.startedAt.toISOString(),
+    durationMs: options.durationMs,
+    totals: countStatuses(statuses),
+    interop,
+    cells: ordered,
+  };
+}
+
+function order(scenario: Scenario, cell: CellResult): number {
+  return expandMatrix(scenario).findIndex((c) => c.id === cell.id);
+}
+
+export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => Promise<BootedCell>, options: RunOptions): Promise<RunResult> {
+  const { emitter } = options;
+  const cells = options.cells ?? expandMatrix(scenario);
+  const startedAt = new Date();
+  emitter.emit({ kind: 'run-start', scenario: scenario.name, file: scenario.file, cells: cells.map(({ id, ep, host }) => ({ id, ep, host })), strict: options.strict ?? false });
+
+  const limit = pLimit(Math.max(1, options.concurrency ?? 1));
+  const results = await Promise.all(
+    cells.map((cell) =>
+      limit(async (): Promise<CellResult> => {
+        const started = Date.now();
+        let booted: BootedCell | undefined;
+        try {
+          booted = await bootCell(cell);
+        } catch (error) {
+          const result = cellError(cell, scenario, error, Date.now() - started);
+          emitter.emit({ kind: 'cell-start', cell: { id: cell.id, ep: cell.ep, host: cell.host } });
+          emitter.emit({ kind: 'cell-end', cell: result });
+          return result;
+        }
+        try {
+          return await executeCell(booted.ctx, cell, scenario);
+        } catch (error) {
+          // executeCell handles step errors itself; this is a bug or a lost guest between steps.
+          const result = cellError(cell, scenario, error, Date.now() - started);
+          emitter.emit({ kind: 'cell-end', cell: result });
+          return result;
+        } finally {
+          await booted.dispose().catch((error) => emitter.emit({ kind: 'log', level: 'warn', cell: cell.id, message: `stopping the pair failed: ${(error as Error)?.message ?? error}` }));
+        }
+      }),
+    ),
+  );
+
+  const run = buildRunResult(scenario, results, { strict: options.strict, startedAt, durationMs: Date.now() - startedAt.getTime() });
+  emitter.emit({ kind: 'run-end', run });
+  return run;
+}
