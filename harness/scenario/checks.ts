@@ -100,7 +100,8 @@ export const COMMON_CHECKS: Record<string, CheckDef> = {
 };
 
 export function checkDef(stepType: string, check: string): CheckDef | undefined {
-  return CHECKS[stepType]?.[check] ?? COMMON_CHECKS[check];
+  const own = <T>(table: Record<string, T> | undefined, key: string) => (table && Object.hasOwn(table, key) ? table[key] : undefined);
+  return own(own(CHECKS, stepType), check) ?? own(COMMON_CHECKS, check);
 }
 
 /** Parameter names expressions may read, besides the scenario's own `params`. */

@@ -118,7 +118,8 @@ export function evaluate(expr: Expr, env: ExprEnv): ExprValue {
     case 'none':
       return null;
     case 'name': {
-      const value = env[expr.name];
+      // Own properties only: `constructor` must not reach Object.prototype.
+      const value = Object.hasOwn(env, expr.name) ? env[expr.name] : undefined;
       if (value === undefined) throw new ExprError(`'${expr.name}' is not defined here`, expr.pos);
       return value;
     }
@@ -135,7 +136,7 @@ export function evaluate(expr: Expr, env: ExprEnv): ExprValue {
     case 'binary':
       return binary(expr, env);
     case 'call': {
-      const fn = FUNCTIONS[expr.name];
+      const fn = Object.hasOwn(FUNCTIONS, expr.name) ? FUNCTIONS[expr.name] : undefined;
       if (!fn) throw new ExprError(`unknown function '${expr.name}'`, expr.pos);
       const [lo, hi] = fn.arity;
       if (expr.args.length < lo || expr.args.length > hi) throw new ExprError(`${expr.name}() takes ${lo === hi ? lo : `${lo}..${hi}`} argument(s)`, expr.pos);

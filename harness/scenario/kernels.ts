@@ -25,9 +25,9 @@ export function toKernelSource(source: KernelVariant['source']): KernelSource {
 
 /** The KernelSpec for a variant name: the scenario's own definition wins over the built-in one. */
 export function resolveKernel(scenario: { kernels: Record<string, KernelVariant> }, name: string): KernelSpec {
-  const declared = scenario.kernels[name];
+  const declared = Object.hasOwn(scenario.kernels, name) ? scenario.kernels[name] : undefined;
   if (declared) return { name, source: toKernelSource(declared.source), patches: [...declared.patches], fragments: [...declared.fragments] };
-  const builtin = BUILTIN_KERNELS[name];
+  const builtin = Object.hasOwn(BUILTIN_KERNELS, name) ? BUILTIN_KERNELS[name] : undefined;
   if (!builtin) throw new HarnessError(`unknown kernel variant '${name}'`, { code: 'SCENARIO_INVALID', kind: 'input', phase: 'scenario' });
   return { ...builtin, source: { ...builtin.source }, patches: [...builtin.patches], fragments: [...builtin.fragments] };
 }

@@ -57,7 +57,9 @@ export function locate(doc: Document, path: readonly PropertyKey[], options: Loc
   const found = walk(doc, path);
   let target: Node | null = found.node;
   let extra = 0;
-  if (options.key && isMap(found.node) && found.missing.length === 0) {
+  // A missing key is reported at the key of the map that lacks it ("matrix:"), not at its first entry.
+  if (found.missing.length > 0 && found.pair) target = found.pair.key as Node;
+  else if (options.key && isMap(found.node) && found.missing.length === 0) {
     const pair = found.node.items.find((item) => isScalar(item.key) && String(item.key.value) === options.key);
     if (pair) target = pair.key as Node;
   } else if (options.atKey && found.pair && found.missing.length === 0) {

@@ -70,7 +70,7 @@ type Path = (string | number)[];
 function checkCondition(cond: Condition | undefined, path: Path, caps: Set<string>, ctx: Ctx): void {
   for (const side of ['ep', 'host'] as const) {
     for (const name of Object.keys(cond?.[side] ?? {})) {
-      if (!caps.has(`${side}.${name}`)) ctx.addIssue({ code: 'custom', message: `unknown capability ${side}.${name}`, path: [...path, side, name] });
+      if (!caps.has(`${side}.${name}`)) ctx.addIssue({ code: 'custom', message: `unknown capability ${side}.${name}`, path: [...path, side, name], params: { atKey: true } });
     }
   }
 }
@@ -86,7 +86,7 @@ function checkExpression(text: string, path: Path, params: Set<string>, ctx: Ctx
     if (!params.has(use.name)) ctx.addIssue({ code: 'custom', message: `unknown parameter '${use.name}' (known: ${[...params].join(', ')})`, path, params: { offset: use.pos } });
   }
   for (const call of exprCalls(expr)) {
-    const fn = FUNCTIONS[call.name];
+    const fn = Object.hasOwn(FUNCTIONS, call.name) ? FUNCTIONS[call.name] : undefined;
     if (!fn) ctx.addIssue({ code: 'custom', message: `unknown function '${call.name}' (known: ${Object.keys(FUNCTIONS).join(', ')})`, path, params: { offset: call.pos } });
     else if (call.arity < fn.arity[0] || call.arity > fn.arity[1]) ctx.addIssue({ code: 'custom', message: `${call.name}() takes ${fn.arity[0]}..${fn.arity[1]} argument(s)`, path, params: { offset: call.pos } });
   }
@@ -113,7 +113,10 @@ function crossCheck(s: Raw, ctx: Ctx): void {
   const stepTypes = new Map<string, string>([['setup', 'setup']]);
   s.steps.forEach((step, i) => {
     const id = step.id ?? step.type;
-    if (stepTypes.has(id)) ctx.addIssue({ code: 'custom', message: `duplicate step id '${id}'${step.id ? '' : ' (give each step of the same type an `id`)'}`, path: ['steps', i, step.id ? 'id' : 'type'] });
+    if (stepTypes.has(id)) {
+      const why = id === 'setup' ? `'setup' is the implicit first step's id` : `duplicate step id '${id}'${step.id ? '' : ' (give each step of the same type an `id`)'}`;
+      ctx.addIssue({ code: 'custom', message: why, path: ['steps', i, step.id ? 'id' : 'type'] });
+    }
     stepTypes.set(id, step.type);
     checkCondition(step.when, ['steps', i, 'when'], caps, ctx);
     const vntbOnly = NTB_STEPS.has(step.type);
