@@ -34,8 +34,8 @@ export function parseInterrupts(text: string): Map<number, IrqLine> {
       total += Number(count[1]);
       rest = rest.slice(count[0].length);
     }
-    // Actions follow the trigger ("-edge", "-level", " Edge", " Level") after two or more spaces.
-    const trigger = /^(.*?(?:-edge|-level|\sEdge|\sLevel))\s+(\S.*)$/.exec(rest);
+    // show_interrupts(): chip, hwirq, [Edge|Level], [-handler name], then "  action[, action]".
+    const trigger = /^(.*?\s(?:\d+-[a-z]+|(?:\d+\s+)?(?:Edge|Level)(?:-[a-z]+)?))\s+(\S.*)$/.exec(rest);
     const chip = (trigger ? trigger[1]! : rest).trim();
     const actions = trigger ? trigger[2]!.split(',').map((a) => a.trim()).filter(Boolean) : [];
     out.set(Number(head[1]), { irq: Number(head[1]), total, chip, actions });
