@@ -5,7 +5,7 @@
  */
 import type { Stamped } from '../events.ts';
 import type { CellResult, CheckResult, RunResult, Status } from '../scenario/types.ts';
-import { colors, duration, paintStatus, showValue, type Colors } from './format.ts';
+import { cleanText, colors, duration, paintStatus, showValue, type Colors } from './format.ts';
 
 const WIDTH = 100;
 const COL = 6; // "XFAIL" + a space
@@ -49,7 +49,7 @@ function interopLines(run: RunResult, c: Colors): string[] {
     const groups = run.interop.groups.filter((g) => g.direction === direction);
     if (groups.length) lines.push(`  ${direction.padEnd(11)} ${groups.map((g) => `${g.receiver} ${g.variant} ${paintStatus(g.status, c)}`).join(', ')}`);
   }
-  for (const g of run.interop.groups) if (g.status === 'FAIL' && g.message) lines.push(`  ${c.red('✗')} ${g.message}`);
+  for (const g of run.interop.groups) if (g.status === 'FAIL' && g.message) lines.push(`  ${c.red('✗')} ${cleanText(g.message)}`);
   return lines;
 }
 
@@ -59,14 +59,16 @@ function problemLines(run: RunResult, c: Colors, max: number): string[] {
   const rows: string[] = [];
   const describe = (cell: CellResult, step: string, check: CheckResult) => {
     const values = check.status === 'FAIL' ? ` (got ${showValue(check.value)})` : '';
-    return `  ${paintStatus(check.status, c, check.status.padEnd(5))} ${cell.id} ${step} ${check.id}: ${check.message ?? ''}${check.message?.includes('got ') ? '' : values}`;
+    // Guest text may carry escape sequences: never let them reach the terminal.
+    const message = cleanText(check.message ?? '').replace(/\s+/g, ' ');
+    return `  ${paintStatus(check.status, c, check.status.padEnd(5))} ${cell.id} ${step} ${check.id}: ${message}${message.includes('got ') ? '' : values}`;
   };
   for (const cell of run.cells) {
-    if (cell.message && cell.status === 'ERROR') rows.push(`  ${paintStatus('ERROR', c)} ${cell.id}: ${cell.message}`);
+    if (cell.message && cell.status === 'ERROR') rows.push(`  ${paintStatus('ERROR', c)} ${cell.id}: ${cleanText(cell.message)}`);
     for (const step of cell.steps) {
       const checks = step.checks.filter((check) => NOTEWORTHY.includes(check.status));
       for (const check of checks) rows.push(describe(cell, step.id, check));
-      if (step.checks.length === 0 && NOTEWORTHY.includes(step.status) && !cell.message) rows.push(`  ${paintStatus(step.status, c)} ${cell.id} ${step.id}: ${step.message ?? ''}`);
+      if (step.checks.length === 0 && NOTEWORTHY.includes(step.status) && !cell.message) rows.push(`  ${paintStatus(step.status, c)} ${cell.id} ${step.id}: ${cleanText(step.message ?? '')}`);
     }
   }
   if (rows.length === 0) return [];
@@ -102,7 +104,7 @@ export function summaryReporter(options: SummaryOptions): (event: Stamped) => vo
         options.write(`${c.bold(event.scenario)}: ${event.cells.length} cell(s)\n`);
         break;
       case 'cell-end':
-        options.write(`  ${paintStatus(event.cell.status, c, event.cell.status.padEnd(5))} ${event.cell.id} (${duration(event.cell.durationMs)})${event.cell.message ? ` — ${event.cell.message}` : ''}\n`);
+        options.write(`  ${paintStatus(event.cell.status, c, event.cell.status.padEnd(5))} ${event.cell.id} (${duration(event.cell.durationMs)})${event.cell.message ? ` — ${cleanText(event.cell.message)}` : ''}\n`);
         break;
       case 'run-end':
         options.write(renderSummary(event.run, options));

@@ -86,7 +86,8 @@ export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => 
           return result;
         }
         try {
-          return await executeCell(booted.ctx, cell, scenario);
+          // The cell's events go to the run's emitter, whatever the runner put in ctx.emit.
+          return await executeCell({ ...booted.ctx, emit: (event) => emitter.emit(event) }, cell, scenario);
         } catch (error) {
           // executeCell handles step errors itself; this is a bug or a lost guest between steps.
           const result = cellError(cell, scenario, error, Date.now() - started);
