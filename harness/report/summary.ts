@@ -77,6 +77,31 @@ function problemLines(run: RunResult, c: Colors, max: number): string[] {
   return [c.bold('problems'), ...shown];
 }
 
+/** The known behaviours seen, one line per (step.check, reason): what the XFAILs were. */
+function xfailLines(run: RunResult, c: Colors): string[] {
+  const groups = new Map<string, { cells: Set<string>; checks: number }>();
+  for (const cell of run.cells) {
+    for (const step of cell.steps) {
+      for (const check of step.checks.filter((k) => k.status === 'XFAIL')) {
+        const key = `${step.id}.${check.check}\u0000${cleanText(check.message ?? '')}`;
+        const entry = groups.get(key) ?? { cells: new Set(), checks: 0 };
+        entry.cells.add(cell.id);
+        entry.checks++;
+        groups.set(key, entry);
+      }
+    }
+  }
+  if (groups.size === 0) return [];
+  const lines = [c.bold('expected failures (known behaviour of kernels without the series)')];
+  for (const [key, { cells, checks }] of groups) {
+    const [name, reason] = key.split('\u0000') as [string, string];
+    const text = `${name}: ${reason} — ${cells.size} cell${cells.size === 1 ? '' : 's'}, ${checks} check${checks === 1 ? '' : 's'}`;
+    const room = WIDTH - 8; // "  XFAIL "
+    lines.push(`  ${paintStatus('XFAIL', c)} ${text.length > room ? `${text.slice(0, room - 3)}...` : text}`);
+  }
+  return [...lines, ''];
+}
+
 export function renderSummary(run: RunResult, options: { color: boolean; maxProblems?: number }): string {
   const c = colors(options.color);
   const t = run.totals;
@@ -88,6 +113,7 @@ export function renderSummary(run: RunResult, options: { color: boolean; maxProb
     ...matrixTables(run, c),
     ...interopLines(run, c),
     '',
+    ...xfailLines(run, c),
     ...problemLines(run, c, options.maxProblems ?? 40),
     `checks: ${totals}`,
     `status: ${paintStatus(run.status, c)}${run.strict ? ' (strict: XPASS fails)' : ''}  exit ${run.exitCode}`,
