@@ -12,6 +12,9 @@ import { bootSingle } from './guest/single.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { runCommand } from './run/command.ts';
+import { loadScenario } from './scenario/load.ts';
+import { formatMatrix } from './scenario/matrix.ts';
 
 const program = new Command('ntbh')
   .description('QEMU-backed integration harness for the Linux EPF NTB pair (pci-epf-vntb <-> ntb_hw_epf)')
@@ -137,6 +140,25 @@ function kernelSpecFromOptions(opts: { variant?: string; source?: string; name: 
   const source = parseKernelSource(opts.source ?? 'debian:6.12');
   return { name: opts.name, source, patches: opts.patches, fragments: opts.fragment };
 }
+
+program
+  .command('run')
+  .description('run a scenario: every matrix cell boots an EP/host pair through the link')
+  .argument('<scenario>', 'scenario YAML file')
+  .option('--results <dir>', 'results directory (default results/<run id>)')
+  .option('--strict', 'XPASS (an expected failure that passed) fails the run')
+  .option('--cell <id...>', 'run only these cells')
+  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[] }) => {
+    process.exitCode = await runCommand(file, { ...opts, timeoutScale: timeoutScale(), log: progress });
+  });
+
+program
+  .command('matrix')
+  .description("print a scenario's expanded cells and their kernels")
+  .argument('<scenario>', 'scenario YAML file')
+  .action(async (file: string) => {
+    process.stdout.write(`${formatMatrix(await loadScenario(file))}\n`);
+  });
 
 async function main(): Promise<void> {
   installSignalHandlers();

@@ -214,7 +214,8 @@ export class Guest implements GuestExec {
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
     if (!this.ssh) throw new HarnessError(`${this.name} is not up`, { code: 'GUEST_NOT_READY', kind: 'infra', phase: 'exec', guest: this.name });
-    const timeoutMs = options.timeoutMs !== undefined ? options.timeoutMs * this.scale : undefined;
+    // Callers scale their own timeouts (the scenario executor multiplies by the run's scale).
+    const timeoutMs = options.timeoutMs;
     // A panic under the command must be reported at once, with the console, not as a lost connection.
     let onFatal: ((splat: Splat) => void) | undefined;
     const panicked = new Promise<never>((_, reject) => {

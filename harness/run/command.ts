@@ -1,0 +1,52 @@
+import { join } from 'node:path';
+import { createEmitter } from '../events.ts';
+import { attachReporters } from '../report/index.ts';
+import { loadScenario } from '../scenario/load.ts';
+import { expandMatrix } from '../scenario/matrix.ts';
+import { runScenario } from '../scenario/run.ts';
+import { HarnessError } from '../errors.ts';
+import { ensureSetup } from '../setup/setup.ts';
+import { makeRunKey } from '../guest/keys.ts';
+import { makeRunDirs } from '../util/rundir.ts';
+import { ArtifactStore } from './artifacts.ts';
+import { bootCell } from './boot-cell.ts';
+
+export interface RunCommandOptions {
+  results?: string;
+  strict?: boolean;
+  cell?: string[];
+  timeoutScale: number;
+  log: (line: string) => void;
+}
+
+/** `ntbh run <scenario>`: every cell booted through the link, reports written, the exit code returned. */
+export async function runCommand(file: string, options: RunCommandOptions): Promise<number> {
+  const scenario = await loadScenario(file);
+  let cells = expandMatrix(scenario);
+  if (options.cell?.length) {
+    cells = cells.filter((cell) => options.cell!.includes(cell.id));
+    if (cells.length === 0) {
+      throw new HarnessError(`no cell matches ${options.cell.join(', ')}`, {
+        code: 'NO_SUCH_CELL',
+        kind: 'input',
+        phase: 'scenario',
+        excerpt: `cells: ${expandMatrix(scenario).map((c) => c.id).join(' ')}`,
+      });
+    }
+  }
+  await ensureSetup({ log: options.log });
+  const run = await makeRunDirs(scenario.name.replace(/[^\w.-]+/g, '-'), options.results);
+  const emitter = createEmitter();
+  const reporters = await attachReporters(emitter, { dir: run.dir });
+  const key = await makeRunKey(join(run.dir, 'ssh'));
+  const store = new ArtifactStore(emitter, options.log);
+  options.log(`run ${run.id}: ${cells.length} cell(s); artifacts in ${run.dir}`);
+  const result = await runScenario(
+    scenario,
+    (cell) => bootCell(cell, { scenario, run, key, store, emitter, timeoutScale: options.timeoutScale, log: options.log }),
+    { emitter, strict: options.strict, cells },
+  );
+  const written = await reporters.close();
+  options.log(`results: ${written.filter((p) => p.endsWith('results.json')).join('') || run.dir}`);
+  return result.exitCode;
+}
