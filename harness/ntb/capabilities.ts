@@ -56,15 +56,23 @@ export function probeScript(probes: Probe[]): string {
   for (const [module, strings] of modules) {
     lines.push(
       `f=$(find /lib/modules/$(uname -r) -name ${sq(`${module}.ko*`)} 2>/dev/null | head -n 1)`,
-      `if [ -n "$f" ]; then echo ${sq(`modfile:${module}`)}; case "$f" in *.xz) d='xz -dc';; *.gz) d='gzip -dc';; *.zst) d='zstd -dc';; *) d=cat;; esac`,
-      `  $d "$f" > /tmp/ntbh-probe.ko 2>/dev/null`,
-      ...strings.map((text, index) => `  grep -q -F ${sq(text)} /tmp/ntbh-probe.ko && echo ${sq(`str:${module}:${index}`)}`),
-      '  rm -f /tmp/ntbh-probe.ko; fi',
+      `if [ -n "$f" ]; then echo ${sq(`modfile:${module}`)}; ${moduleStringsScript('"$f"', module, strings)}; fi`,
     );
   }
   for (const path of paths) lines.push(`[ -e ${sq(path)} ] && echo ${sq(`path:${path}`)}`);
   lines.push('true');
   return lines.join('\n');
+}
+
+/** Prints `str:<module>:<index>` for each string found in the (possibly compressed) module file. */
+export function moduleStringsScript(file: string, module: string, strings: string[]): string {
+  return [
+    `case ${file} in *.xz) d='xz -dc';; *.gz) d='gzip -dc';; *.zst) d='zstd -dc';; *) d=cat;; esac`,
+    `$d ${file} > /tmp/ntbh-probe.ko 2>/dev/null`,
+    // busybox grep stops at NUL bytes: split the binary into NUL-delimited strings first.
+    ...strings.map((text, index) => `tr '\\000' '\\n' < /tmp/ntbh-probe.ko | grep -q -F ${sq(text)} && echo ${sq(`str:${module}:${index}`)}`),
+    'rm -f /tmp/ntbh-probe.ko',
+  ].join('\n');
 }
 
 export function parseFacts(output: string): Facts {

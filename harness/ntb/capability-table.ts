@@ -44,9 +44,14 @@ const SIDES: Record<ProbeSide, Record<string, CapabilityDef>> = {
       probe: { kallsyms: ['vntb_epf_db_vector_count', 'vntb_epf_db_vector_mask'] },
       doc: 'vntb implements db_vector_count/db_vector_mask',
     },
+    vntb_reserved_slot_warning: {
+      // kernel-patches/README.md: only the series' vntb has this string.
+      probe: { module_string: { module: 'pci-epf-vntb', strings: ['Unexpected reserved doorbell slot write ignored'] } },
+      doc: 'vntb ignores the reserved slot 1 (its warning text is in the module)',
+    },
     vntb_zero_based_vectors: {
-      // No symbol tells this patch apart; the series applies it before db_vector_count/mask.
-      probe: { any: ['vntb_db_vector_ops'] },
+      // No symbol belongs to this patch alone; the series applies it before db_vector_count/mask.
+      probe: { any: ['vntb_reserved_slot_warning', 'vntb_db_vector_ops'] },
       doc: 'vntb reports 0-based doorbell vectors and bits, and excludes link/reserved slots from db_valid_mask',
     },
   },
@@ -62,6 +67,11 @@ const SIDES: Record<ProbeSide, Record<string, CapabilityDef>> = {
     epf_zero_based_vectors: {
       probe: { any: ['epf_reserved_slot_warning', 'epf_db_vector_ops'] },
       doc: 'ntb_hw_epf reports 0-based vectors and a db_valid_mask of real doorbells only',
+    },
+    epf_irq_ctx: {
+      // Debian's backport has it together with the reserved-slot handling (kernel-patches/README.md).
+      probe: { any: ['epf_reserved_slot_warning', 'epf_db_vector_ops'] },
+      doc: "ntb_hw_epf's interrupt handler uses its per-vector context (no pci_irq_vector() in hard-irq context)",
     },
     epf_bitmask_db: {
       // The Debian backport carries the bitmask db_val together with the 0-based vectors.

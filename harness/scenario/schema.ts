@@ -28,11 +28,12 @@ const expectation = z.union([
 ]);
 
 const expectedSplat = z.strictObject({
-  step: z.string().describe('id of the step the splat is attributed to'),
+  step: z.union([z.string(), z.array(z.string()).min(1)]).describe('id(s) of the step(s) the splat is attributed to; "*" for any step'),
   guest: z.enum(['ep', 'host']).optional(),
   pattern: z.string().min(1).describe('substring of the splat title or excerpt'),
   when: condition.optional().describe('cells where the splat is expected (XFAIL); elsewhere it is a FAIL'),
   requires: condition.optional().describe('preconditions for the splat to be observable; SKIP when unmet'),
+  optional: z.boolean().default(false).describe('the splat may or may not appear (rate-limited reports): its absence is no XPASS'),
   xfail: z.string().min(1),
 });
 
@@ -153,7 +154,11 @@ function crossCheck(s: Raw, ctx: Ctx): void {
   }
 
   s.splats.forEach((splat, i) => {
-    if (!stepTypes.has(splat.step)) ctx.addIssue({ code: 'custom', message: `unknown step '${splat.step}'`, path: ['splats', i, 'step'] });
+    const named = typeof splat.step === 'string' ? [splat.step] : splat.step;
+    named.forEach((id, k) => {
+      const path = typeof splat.step === 'string' ? ['splats', i, 'step'] : ['splats', i, 'step', k];
+      if (id !== '*' && !stepTypes.has(id)) ctx.addIssue({ code: 'custom', message: `unknown step '${id}'`, path });
+    });
     checkCondition(splat.when, ['splats', i, 'when'], caps, ctx);
     checkCondition(splat.requires, ['splats', i, 'requires'], caps, ctx);
   });

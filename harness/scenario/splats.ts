@@ -6,6 +6,8 @@
  *     (the kernel may be fixed after all, or the trigger missed; visible, fails only under --strict)
  *   an entry's `requires` is unmet (e.g. no CONFIG_DEBUG_ATOMIC_SLEEP) → SKIP: nothing to observe
  *   no entry applies and nothing appeared               → PASS (the spec: no splat)
+ * An `optional` entry (or one for "*", every step) only excuses its splat: a rate-limited report may
+ * land in any step or none, so its absence is neither XPASS nor worth a PASS row.
  * New serious taint flags with no splat on that console are a FAIL too: the console missed something.
  */
 import type { ExpectedSplat } from './schema.ts';
@@ -48,8 +50,20 @@ export interface SplatJudgement {
   records: SplatRecord[];
 }
 
+/** Whether the entry is about this step: by id, in a list of ids, or "*" for every step. */
+function covers(entry: ExpectedSplat, stepId: string): boolean {
+  const ids = typeof entry.step === 'string' ? [entry.step] : entry.step;
+  return ids.includes('*') || ids.includes(stepId);
+}
+
+/** Entries that promise a splat in this very step; only those make an absent splat an XPASS or a clean step a PASS row. */
+function firm(entry: ExpectedSplat, stepId: string): boolean {
+  const ids = typeof entry.step === 'string' ? [entry.step] : entry.step;
+  return !entry.optional && ids.includes(stepId);
+}
+
 export function judgeSplats(stepId: string, splats: Splat[], entries: ExpectedSplat[], caps: Capabilities, taint: Record<string, TaintChange> = {}): SplatJudgement {
-  const mine = entries.filter((entry) => entry.step === stepId);
+  const mine = entries.filter((entry) => covers(entry, stepId));
   const applies = (entry: ExpectedSplat) => {
     const when = matchCondition(entry.when, caps);
     return 'match' in when && when.match;
@@ -74,8 +88,9 @@ export function judgeSplats(stepId: string, splats: Splat[], entries: ExpectedSp
     } else if (!requires.match) {
       checks.push({ ...base, status: 'SKIP', message: `precondition for "${entry.pattern}" not met in this cell` });
     } else if (when.match) {
-      checks.push(seen.length > 0 ? { ...base, status: 'XFAIL', message: entry.xfail } : { ...base, status: 'XPASS', message: `the known splat "${entry.pattern}" did not appear (${entry.xfail})` });
-    } else if (seen.length === 0) {
+      if (seen.length > 0) checks.push({ ...base, status: 'XFAIL', message: entry.xfail });
+      else if (firm(entry, stepId)) checks.push({ ...base, status: 'XPASS', message: `the known splat "${entry.pattern}" did not appear (${entry.xfail})` });
+    } else if (seen.length === 0 && firm(entry, stepId)) {
       checks.push({ ...base, status: 'PASS', expected: [] });
     }
     // A splat seen where its entry does not apply is reported as unexpected below.

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecOptions, ExecResult, GuestExec } from '../../harness/guest/types.ts';
 import { capabilityTable } from '../../harness/ntb/capability-table.ts';
-import { parseFacts, probeScript } from '../../harness/ntb/capabilities.ts';
+import { moduleStringsScript, parseFacts, probeScript } from '../../harness/ntb/capabilities.ts';
 import { NtbTool } from '../../harness/ntb/ntb-tool.ts';
 import { pollScript } from '../../harness/ntb/shell.ts';
 
@@ -100,4 +100,16 @@ t.test('the capability probe script runs under sh and yields facts', async (t) =
   const result = await localGuest().exec(script);
   t.equal(result.exitCode, 0);
   t.match(parseFacts(result.stdout).release ?? '', /\S/, 'uname -r came back');
+});
+
+t.test('module string probes see text between NUL bytes, compressed or not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ntbh-ko-'));
+  const ko = join(dir, 'ntb_hw_epf.ko');
+  writeFileSync(ko, Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 0, 1]), Buffer.from('\0\x016ntb_epf %s: Unexpected reserved doorbell slot IRQ received\n\0ntb_epf_peer_db_set\0')]));
+  spawnSync('gzip', ['-k', ko]);
+  const guest = localGuest();
+  for (const file of [ko, `${ko}.gz`]) {
+    const out = await guest.exec(moduleStringsScript(`'${file}'`, 'ntb_hw_epf', ['Unexpected doorbell vector', 'Unexpected reserved doorbell slot IRQ received']));
+    t.equal(out.stdout.trim(), 'str:ntb_hw_epf:1', `${file}: only the string that is there`);
+  }
 });

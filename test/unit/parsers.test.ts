@@ -133,6 +133,7 @@ t.test('capability probes: one script, facts, derived capabilities', async (t) =
     'host.epf_reserved_slot_warning': true,
     'host.epf_db_vector_ops': false,
     'host.epf_zero_based_vectors': true,
+    'host.epf_irq_ctx': true,
     'host.epf_bitmask_db': true,
   });
   t.equal(host.release, '6.12.117');
