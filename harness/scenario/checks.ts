@@ -51,6 +51,8 @@ export const CHECKS: Catalogue = {
     ...ringChecks,
     db: { spec: '0', doc: "receiver's db after the sender wrote `s 0`" },
     vector: { spec: 'none', doc: 'vector passed to ntb_db_event on the receiver (none expected)' },
+    vector_kprobe: { spec: 'none', doc: 'the same, seen by the kprobe' },
+    vector_mask: { spec: 'none', doc: 'db_vector_mask(vector) of a (spurious) event' },
     msi_index: { spec: 'none', doc: 'host MSI vector index that fired; host receiver only' },
     wire: { spec: 'none', doc: 'host vector index the relay delivered; EP-to-host only' },
   },

@@ -16,9 +16,11 @@ export function hostDriver(rig: Rig): string {
   return rig.fn.type === 'pci-epf-vntb' ? 'ntb_hw_epf' : 'pci-endpoint-test';
 }
 
-export function classCode(rig: Rig): number {
+/** The 24-bit class the scenario configures; undefined when it leaves the function's default. */
+export function classCode(rig: Rig): number | undefined {
   const fn = rig.fn;
-  return ((fn.baseclass_code ?? 0) << 16) | ((fn.subclass_code ?? 0) << 8) | ('progif_code' in fn ? fn.progif_code : 0);
+  if (fn.baseclass_code === undefined) return undefined;
+  return (fn.baseclass_code << 16) | ((fn.subclass_code ?? 0) << 8) | ('progif_code' in fn ? fn.progif_code : 0);
 }
 
 async function probeBoth(rig: Rig): Promise<void> {
@@ -49,13 +51,14 @@ export async function setupCell(rig: Rig, out: Out): Promise<void> {
   out.add('configured', setup.refused.length === 0 && setup.started, { detail: problems.join('; ') || undefined });
 
   rig.params.Ne = rig.fn.type === 'pci-epf-vntb' ? rig.fn.db_count : rig.fn.msi_interrupts;
-  rig.params.class_code = classCode(rig);
+  const configuredClass = classCode(rig);
+  if (configuredClass !== undefined) rig.params.class_code = configuredClass;
   const ids = { vendor: rig.fn.vendorid, device: rig.fn.deviceid };
   const seen = await waitFunction(rig.host, { ...ids, present: true }, rig.ms(30_000));
   out.add('function_visible', seen.ok);
   const fn = seen.functions[0];
   if (!fn) return;
-  out.add('class_code', fn.class);
+  if (configuredClass !== undefined) out.add('class_code', fn.class);
 
   const bound = await waitFunction(rig.host, { ...ids, present: true, driver: hostDriver(rig) }, rig.ms(30_000));
   const boundFn = bound.functions.find((f) => f.driver === hostDriver(rig));
