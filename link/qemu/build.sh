@@ -31,18 +31,22 @@ jobs=$(nproc)
 
 log() { echo "[vepc-qemu] $*" >&2; }
 
-# 1. Unpack Debian's source package (with Debian's own patches applied).
-if [ ! -f "$src/VERSION" ]; then
-    dsc=$(ls "$deb_src_dir"/qemu_*.dsc 2>/dev/null | sort | tail -n 1 || true)
-    if [ -z "$dsc" ]; then
-        log "no qemu .dsc in $deb_src_dir, running apt-get source"
-        mkdir -p "$work/download"
-        (cd "$work/download" && apt-get source --download-only qemu)
-        dsc=$(ls "$work/download"/qemu_*.dsc | sort | tail -n 1)
-    fi
+# 1. Unpack Debian's source package (with Debian's own patches applied),
+# again only if the package changed.
+find_dsc() { ls "$1"/qemu_*.dsc 2>/dev/null | sort -V | tail -n 1 || true; }
+dsc=$(find_dsc "$deb_src_dir")
+[ -n "$dsc" ] || dsc=$(find_dsc "$work/download")
+if [ -z "$dsc" ]; then
+    log "no qemu .dsc in $deb_src_dir, running apt-get source"
+    mkdir -p "$work/download"
+    (cd "$work/download" && apt-get source --download-only qemu)
+    dsc=$(find_dsc "$work/download")
+fi
+if [ "$(cat "$src/.vepc-dsc" 2>/dev/null)" != "$(basename "$dsc")" ]; then
     log "unpacking $dsc"
-    rm -rf "$src.tmp"
+    rm -rf "$src" "$src.tmp"
     dpkg-source -x "$dsc" "$src.tmp" >/dev/null
+    basename "$dsc" >"$src.tmp/.vepc-dsc"
     mv "$src.tmp" "$src"
 fi
 
@@ -77,9 +81,11 @@ fi
 # what we need back: TCG, the system libfdt (arm virt builds its device
 # tree) and slirp (-netdev user,hostfwd=...).  memory-backend-file, QMP,
 # socket chardevs, pcie-root-port, intel-iommu and virtio devices are not
-# features but Kconfig devices that q35/virt pull in by default.
+# features but Kconfig devices that q35/virt pull in by default.  No
+# --prefix: we install by hand, and QEMU finds ../share/qemu relative to its
+# binary wherever it is, so INSTALL_PREFIX can change (or move) without a
+# rebuild.
 configure_args=(
-    --prefix="$prefix"
     --target-list=x86_64-softmmu,aarch64-softmmu
     --without-default-features
     --enable-tcg

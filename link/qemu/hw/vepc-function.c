@@ -30,6 +30,7 @@
 #include "hw/pci/pcie.h"
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
+#include "migration/vmstate.h"
 #include "qom/object.h"
 #include "vepc-wire.h"
 
@@ -192,6 +193,12 @@ static void vf_raise_irq(VepcFunctionState *s, const uint8_t *payload,
 
 /* ---- BARs -------------------------------------------------------------- */
 
+/* An entry the EP declared but has not pointed at memory yet reads 0. */
+static bool vf_bar_backed(uint32_t flags)
+{
+    return (flags & VEPC_BAR_F_ENABLED) && !(flags & VEPC_BAR_F_UNBACKED);
+}
+
 static bool vf_in_peer_ram(VepcFunctionState *s, uint64_t offset,
                            uint64_t size)
 {
@@ -238,7 +245,7 @@ static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
                       "which the function does not have\n", n);
         return;
     }
-    if (!(flags & VEPC_BAR_F_ENABLED)) {
+    if (!vf_bar_backed(flags)) {
         vf_back_bar(s, n, false, 0);
         return;
     }
@@ -321,8 +328,7 @@ static bool vf_check_bar(VepcFunctionState *s, int n, Error **errp)
                    n, b->size);
         return false;
     }
-    if ((b->flags & VEPC_BAR_F_ENABLED) &&
-        !vf_in_peer_ram(s, b->offset, b->size)) {
+    if (vf_bar_backed(b->flags) && !vf_in_peer_ram(s, b->offset, b->size)) {
         error_setg(errp, "bar%d: 0x%" PRIx64 "+0x%" PRIx64 " is outside "
                    "the EP's RAM (0x%" PRIx64 ")", n, b->offset, b->size,
                    s->peer_ram_size);
@@ -346,7 +352,7 @@ static void vf_init_bar(VepcFunctionState *s, int n)
     memory_region_init_alias(&b->alias, OBJECT(s), alias_name, &s->peer_ram,
                              0, b->size);
     b->backed = false;
-    if (b->flags & VEPC_BAR_F_ENABLED) {
+    if (vf_bar_backed(b->flags)) {
         vf_back_bar(s, n, true, b->offset);
     }
     pci_register_bar(&s->pdev, n, vf_bar_type(b->flags), &b->container);
@@ -514,14 +520,30 @@ static void vf_realize(PCIDevice *pdev, Error **errp)
 static void vf_exit(PCIDevice *pdev)
 {
     VepcFunctionState *s = VEPC_FUNCTION(pdev);
+    int n;
 
     /* Let go of the chardev now so the next hot-plug can take it. */
     qemu_chr_fe_deinit(&s->chr, false);
+    /*
+     * A mapped alias holds a reference on its owner, us: without this the
+     * device is never finalized and QMP never sees DEVICE_DELETED.
+     */
+    for (n = 0; n < VF_NUM_BARS; n++) {
+        if (s->bars[n].backed) {
+            vf_back_bar(s, n, false, 0);
+        }
+    }
     if (pci_is_express(pdev)) {
         pcie_cap_exit(pdev);
     }
     msi_uninit(pdev);
 }
+
+/* The peer QEMU, the relay and the shared RAM files do not travel along. */
+static const VMStateDescription vf_vmstate = {
+    .name = TYPE_VEPC_FUNCTION,
+    .unmigratable = 1,
+};
 
 #define DEFINE_PROP_VF_BAR(n)                                               \
     DEFINE_PROP_UINT64("bar" #n "-size", VepcFunctionState, bars[n].size, 0), \
@@ -565,6 +587,7 @@ static void vf_class_init(ObjectClass *klass, void *data)
     k->device_id = 0xee0d;
     k->class_id = PCI_CLASS_OTHERS << 8;
     dc->desc = "Endpoint function of a vepc link (epf-ntb harness)";
+    dc->vmsd = &vf_vmstate;
     device_class_set_props(dc, vf_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }

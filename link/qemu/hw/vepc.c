@@ -30,6 +30,7 @@
 #include "hw/pci/pci.h"
 #include "hw/qdev-properties.h"
 #include "hw/qdev-properties-system.h"
+#include "migration/vmstate.h"
 #include "qom/object.h"
 #include "vepc-wire.h"
 
@@ -212,11 +213,22 @@ static uint32_t vepc_control(VepcState *s, uint32_t val)
 
 static uint32_t vepc_set_msi_requested(VepcState *s, uint32_t val)
 {
-    if (val > 32) {
+    /* What an MSI capability can offer: 0 or a power of two up to 32. */
+    if (val > 32 || (val && !is_power_of_2(val))) {
         return VEPC_ERR_BAD_ARGUMENT;
     }
     /* A running function keeps its MSI capability until the next START. */
     s->msi_requested = val;
+    return VEPC_ERR_NONE;
+}
+
+/* HDR_INTX is written last by write_header: it is the header's commit. */
+static uint32_t vepc_set_intx_pin(VepcState *s, uint32_t val)
+{
+    if (val > 4) {
+        return VEPC_ERR_BAD_ARGUMENT;
+    }
+    s->hdr_intx = val;
     return VEPC_ERR_NONE;
 }
 
@@ -312,7 +324,10 @@ static uint32_t vepc_bar_commit(VepcState *s, int n, uint32_t flags)
                       n, b->size, b->started_size);
         return VEPC_ERR_BAD_ARGUMENT;
     }
-    if (!vepc_ram_offset(s, b->phys, b->size, &offset)) {
+    if (flags & VEPC_BAR_F_UNBACKED) {
+        /* Declared now, backed by a later commit (pci-epf-vntb's MW BARs). */
+        offset = 0;
+    } else if (!vepc_ram_offset(s, b->phys, b->size, &offset)) {
         qemu_log_mask(LOG_GUEST_ERROR, "vepc: BAR%d: 0x%" PRIx64 "+0x%" PRIx64
                       " is not in the shared RAM file\n",
                       n, b->phys, b->size);
@@ -660,7 +675,7 @@ static void vepc_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
         s->hdr_subsys = val;
         break;
     case VEPC_REG_HDR_INTX:
-        s->hdr_intx = val;
+        s->error = vepc_set_intx_pin(s, val);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "vepc: write to read-only or unknown "
@@ -822,8 +837,16 @@ static void vepc_realize(PCIDevice *pdev, Error **errp)
 static void vepc_exit(PCIDevice *pdev)
 {
     VepcState *s = VEPC(pdev);
+    int i;
 
     qemu_chr_fe_deinit(&s->chr, false);
+    /* A mapped alias holds a reference on us, its owner: drop them all. */
+    for (i = 0; i < VEPC_MAX_WINDOWS; i++) {
+        if (s->win[i].mapped) {
+            memory_region_del_subregion(&s->aperture, &s->win[i].alias);
+            s->win[i].mapped = false;
+        }
+    }
 }
 
 static void vepc_reset(DeviceState *dev)
@@ -848,6 +871,12 @@ static void vepc_reset(DeviceState *dev)
     s->hdr_intx = 0;
 }
 
+/* The peer QEMU, the relay and the shared RAM files do not travel along. */
+static const VMStateDescription vepc_vmstate = {
+    .name = TYPE_VEPC,
+    .unmigratable = 1,
+};
+
 static Property vepc_properties[] = {
     DEFINE_PROP_CHR("chardev", VepcState, chr),
     DEFINE_PROP_UINT32("link-id", VepcState, link_id, 0),
@@ -869,6 +898,7 @@ static void vepc_class_init(ObjectClass *klass, void *data)
     k->class_id = PCI_CLASS_OTHERS << 8;
     dc->desc = "Virtual PCIe endpoint controller (epf-ntb harness link)";
     dc->reset = vepc_reset;
+    dc->vmsd = &vepc_vmstate;
     device_class_set_props(dc, vepc_properties);
     set_bit(DEVICE_CATEGORY_MISC, dc->categories);
 }
