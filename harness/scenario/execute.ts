@@ -14,7 +14,7 @@ import { setupCell } from './steps/setup.ts';
 import { worst } from './status.ts';
 import type { CellResult, StepResult } from './types.ts';
 
-/** Asks both guests for a trivial command; returns the reason if one is gone. */
+/** After a step threw: asks both guests for a trivial command and the relay for the link; returns why the cell cannot go on. */
 async function guestsGone(rig: Rig): Promise<string | undefined> {
   const aborted = rig.ctx.aborted?.();
   if (aborted) return aborted;
@@ -26,6 +26,8 @@ async function guestsGone(rig: Rig): Promise<string | undefined> {
       .catch(() => false);
     if (!answered) return `the ${side} guest stopped answering`;
   }
+  // Checked only after a step failed: link-cycle takes the link down on purpose but ends with it up.
+  if (!rig.link.linkUp) return 'the link is down (the relay reports the function unplugged)';
   return undefined;
 }
 

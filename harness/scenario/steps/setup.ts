@@ -38,14 +38,30 @@ async function probeBoth(rig: Rig): Promise<void> {
   }
 }
 
+/** Times a part of the setup as a `phase` event, so slow boots and slow probes show in events.ndjson. */
+async function phase<T>(rig: Rig, name: string, body: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  rig.ctx.emit({ kind: 'phase', cell: rig.cellId, phase: name, status: 'start' });
+  try {
+    const result = await body();
+    rig.ctx.emit({ kind: 'phase', cell: rig.cellId, phase: name, status: 'end', durationMs: Date.now() - started });
+    return result;
+  } catch (error) {
+    rig.ctx.emit({ kind: 'phase', cell: rig.cellId, phase: name, status: 'error', durationMs: Date.now() - started, message: (error as Error)?.message });
+    throw error;
+  }
+}
+
 export async function setupCell(rig: Rig, out: Out): Promise<void> {
   const vntb = rig.fn.type === 'pci-epf-vntb';
   // Modules first: their symbols must be in /proc/kallsyms for the probes.
-  await modprobe(rig.ep, vntb ? 'pci-epf-vntb' : 'pci-epf-test', {}, rig.ms(60_000));
-  await modprobe(rig.host, hostDriver(rig), {}, rig.ms(60_000));
-  await probeBoth(rig);
+  await phase(rig, 'modules', async () => {
+    await modprobe(rig.ep, vntb ? 'pci-epf-vntb' : 'pci-epf-test', {}, rig.ms(60_000));
+    await modprobe(rig.host, hostDriver(rig), {}, rig.ms(60_000));
+  });
+  await phase(rig, 'probe', () => probeBoth(rig));
 
-  const setup = rig.fn.type === 'pci-epf-vntb' ? await setupVntb(rig.ep, rig.fn) : await setupEpfTest(rig.ep, rig.fn);
+  const setup = await phase(rig, 'function-setup', () => (rig.fn.type === 'pci-epf-vntb' ? setupVntb(rig.ep, rig.fn) : setupEpfTest(rig.ep, rig.fn)));
   rig.epc = setup.epc;
   const problems = [...setup.refused, ...(setup.absent.length ? [`not in this kernel (driver defaults used): ${setup.absent.join(', ')}`] : [])];
   out.add('configured', setup.refused.length === 0 && setup.started, { detail: problems.join('; ') || undefined });
@@ -54,7 +70,7 @@ export async function setupCell(rig: Rig, out: Out): Promise<void> {
   const configuredClass = classCode(rig);
   if (configuredClass !== undefined) rig.params.class_code = configuredClass;
   const ids = { vendor: rig.fn.vendorid, device: rig.fn.deviceid };
-  const seen = await waitFunction(rig.host, { ...ids, present: true }, rig.ms(30_000));
+  const seen = await phase(rig, 'host-bind', () => waitFunction(rig.host, { ...ids, present: true }, rig.ms(30_000)));
   out.add('function_visible', seen.ok);
   const fn = seen.functions[0];
   if (!fn) return;
