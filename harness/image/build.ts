@@ -56,6 +56,7 @@ async function buildBase(arch: Arch, log: (line: string) => void): Promise<{ cpi
   const key = hashParts({ version: IMAGE_VERSION, init, debs: debs.versions.join(' '), arch });
   const cpio = cachePath('images', `base-${arch}-${short(key)}.cpio`);
   if (existsSync(cpio)) return { cpio, key };
+  await mkdir(cachePath('images'), { recursive: true });
   return withLock(cpio, async () => {
     if (existsSync(cpio)) return { cpio, key };
     const started = Date.now();
