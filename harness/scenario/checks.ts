@@ -20,6 +20,7 @@ export const CHECKS: Catalogue = {
     function_visible: { spec: 'true', doc: 'the host sees a PCI function with the configured vendor/device' },
     class_code: { spec: 'class_code', doc: 'the 24-bit class the host reads (param class_code is the configured one)' },
     driver_bound: { spec: 'true', doc: 'the expected host driver bound to the function' },
+    bar_map: { spec: 'true', doc: "vntb: the host sees the BARs ctrl_bar/db_bar/mw1_bar name (ntb_hw_epf's map for the IDs)" },
     msi_vectors: { spec: 'value >= 1', doc: 'MSI vectors the host driver got (Nh)' },
   },
   'link-up': {

@@ -7,7 +7,7 @@ import { probeCapabilities } from '../../ntb/capabilities.ts';
 import { setupEpfTest, setupVntb } from '../../ntb/configfs.ts';
 import { enableDbEventProbe } from '../../ntb/kprobe.ts';
 import { modprobe } from '../../ntb/modules.ts';
-import { msiIrqs, waitFunction } from '../../ntb/pci.ts';
+import { msiIrqs, presentBars, waitFunction } from '../../ntb/pci.ts';
 import { findTestDevice } from '../../ntb/pcitest.ts';
 import type { Rig } from '../rig.ts';
 import type { Out } from './util.ts';
@@ -80,6 +80,15 @@ export async function setupCell(rig: Rig, out: Out): Promise<void> {
   const boundFn = bound.functions.find((f) => f.driver === hostDriver(rig));
   out.add('driver_bound', bound.ok, { detail: bound.ok ? undefined : `driver: ${bound.functions[0]?.driver ?? 'none'}` });
   rig.hostFunction = boundFn ?? fn;
+  if (rig.fn.type === 'pci-epf-vntb') {
+    // 6.12's vntb has no *_bar attributes and takes the next free BARs: unless the EPC marks BARs
+    // 64-bit it lands on 0/1/2, not the 0/2/4 that ntb_hw_epf's 1957:0809 map expects.
+    const wanted = [rig.fn.ctrl_bar, rig.fn.db_bar, rig.fn.mw1_bar].filter((b): b is number => b !== undefined);
+    if (wanted.length > 0) {
+      const present = await presentBars(rig.host, rig.hostFunction.bdf);
+      out.add('bar_map', wanted.every((b) => present.includes(b)), { detail: `host sees BARs [${present.join(', ')}], the function's map wants [${wanted.join(', ')}]` });
+    }
+  }
   rig.msiIrqs = await msiIrqs(rig.host, rig.hostFunction.bdf);
   rig.params.Nh = rig.msiIrqs.length;
   out.add('msi_vectors', rig.msiIrqs.length, { detail: `host function ${rig.hostFunction.bdf}` });
