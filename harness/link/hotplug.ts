@@ -12,7 +12,8 @@ export function rcLinkArgs(linkId: number, socketPath: string): string[] {
   const names = linkNames(linkId);
   return [
     '-device',
-    `pcie-root-port,id=${names.port},bus=pcie.0,chassis=${linkId + 1},slot=${linkId + 1}`,
+    // SeaBIOS gives a hot-plug port only 2 MiB per window: reserve room for the function's BARs.
+    `pcie-root-port,id=${names.port},bus=pcie.0,chassis=${linkId + 1},slot=${linkId + 1},mem-reserve=64M,pref64-reserve=256M`,
     '-chardev',
     `socket,id=${names.chardev},path=${socketPath}`,
   ];

@@ -37,6 +37,10 @@ export const hostPackages = [
   'libfdt-dev',
   'zlib1g-dev',
   'python3-venv',
+  // ROMs for the QEMU we build (Debian's source package ships none).
+  'qemu-system-data',
+  'seabios',
+  'ipxe-qemu',
 ];
 
 /** Per guest architecture: the .debs unpacked into the guest image (downloaded for that arch). */
