@@ -140,18 +140,25 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
       const make = (args: string[], code = 'KERNEL_BUILD_FAILED') =>
         run('make', [...makeArgs, ...args], { phase: 'kernel-build', env, logFile, code, excerpt: compilerErrors });
 
-      await timed('config', async () => {
-        log(`configuring ${arch} (tinyconfig + ${fragments.map((f) => f.path.split('/').pop()).join(' + ')})`);
-        await make(['tinyconfig'], 'KERNEL_CONFIG_FAILED');
-        await run(join(tree.src, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', tree.build, join(tree.build, '.config'), ...fragments.map((f) => f.path)], {
-          phase: 'kernel-build',
-          cwd: tree.src,
-          env: { ...env, ARCH: tc.karch, CROSS_COMPILE: tc.cross },
-          logFile,
-          code: 'KERNEL_CONFIG_FAILED',
+      // Variants of a work tree share its config: configure only when the fragments changed.
+      const configStamp = join(tree.build, '.ntbh-config-stamp');
+      const wantStamp = hashParts({ fragments: fragments.map((f) => f.content).join('\0'), source: source.id });
+      const haveStamp = existsSync(configStamp) ? await readFile(configStamp, 'utf8') : '';
+      if (haveStamp !== wantStamp || !existsSync(join(tree.build, '.config'))) {
+        await timed('config', async () => {
+          log(`configuring ${arch} (tinyconfig + ${fragments.map((f) => f.path.split('/').pop()).join(' + ')})`);
+          await make(['tinyconfig'], 'KERNEL_CONFIG_FAILED');
+          await run(join(tree.src, 'scripts/kconfig/merge_config.sh'), ['-m', '-O', tree.build, join(tree.build, '.config'), ...fragments.map((f) => f.path)], {
+            phase: 'kernel-build',
+            cwd: tree.src,
+            env: { ...env, ARCH: tc.karch, CROSS_COMPILE: tc.cross },
+            logFile,
+            code: 'KERNEL_CONFIG_FAILED',
+          });
+          await make(['olddefconfig'], 'KERNEL_CONFIG_FAILED');
         });
-        await make(['olddefconfig'], 'KERNEL_CONFIG_FAILED');
-      });
+        await writeFile(configStamp, wantStamp);
+      }
       const merged = await readFile(join(tree.build, '.config'), 'utf8');
       const mismatches = configMismatches(fragments, merged);
       if (mismatches.length > 0) {
