@@ -83,6 +83,7 @@ export class LinkedPair {
   async start(): Promise<void> {
     const { log } = this.options;
     await mkdir(this.options.dir, { recursive: true });
+    await mkdir(this.options.shm, { recursive: true });
     await this.relay.listen();
     await this.host.start();
     await this.ep.start();
