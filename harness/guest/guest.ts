@@ -257,7 +257,8 @@ export class Guest implements GuestExec {
     this.qmp = null;
     await new Promise<void>((resolve) => (this.consoleFile ? this.consoleFile.end(resolve) : resolve()));
     this.consoleFile = null;
-    for (const file of [this.ramFile, this.qmpSocket]) if (existsSync(file)) await rm(file, { force: true });
+    // The per-run initrd is rebuilt from the cached image in milliseconds: not worth keeping.
+    for (const file of [this.ramFile, this.qmpSocket, join(this.config.runDir, 'initrd.cpio')]) if (existsSync(file)) await rm(file, { force: true });
     this.untrack?.();
     this.untrack = null;
   }
