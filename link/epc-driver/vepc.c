@@ -33,16 +33,15 @@
  * Kernel API differences, all in one place.
  *  - 6.8 replaced enum pci_epc_irq_type (PCI_EPC_IRQ_LEGACY/_MSI) in
  *    raise_irq() with an unsigned int carrying PCI_IRQ_INTX/PCI_IRQ_MSI.
+ *  - 6.9 replaced the reserved_bar bitmap (and bar_fixed_64bit,
+ *    bar_fixed_size[]) of struct pci_epc_features with bar[] descriptors.
+ *    Zero still means "programmable, 32- or 64-bit as the function asks",
+ *    and linkup_notifier and (6.1) core_init_notifier stay off.
  *  - 6.11 added pcim_iomap_region()/pcim_request_region(); the older
  *    pcim_iomap_regions() is deprecated since and removed later.
  *  - 6.16 made set_msi() take and get_msi() return a vector count; before,
  *    both used the log2 encoding of the MSI capability (MMC/MME) and the
  *    core did the conversion.
- * struct pci_epc_features needs no shim: zero-initialised, both the 6.1
- * layout (reserved_bar, bar_fixed_64bit, bar_fixed_size[]) and the 6.9+
- * bar[] descriptors (BAR_PROGRAMMABLE == 0) say "every BAR programmable,
- * 32- or 64-bit as the function asks", and linkup_notifier and (6.1)
- * core_init_notifier stay off.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
 typedef unsigned int vepc_irq_type_t;
@@ -72,6 +71,15 @@ static int vepc_msi_count_to_ret(u32 count)
 	return ilog2(count);
 }
 
+static void vepc_reserve_bar(struct pci_epc_features *features, int bar)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	features->bar[bar].type = BAR_RESERVED;
+#else
+	features->reserved_bar |= BIT(bar);
+#endif
+}
+
 /* Claim BAR0 (mapped) and BAR2 (claimed only: pci_epc_mem maps slices). */
 static void __iomem *vepc_claim_bars(struct pci_dev *pdev)
 {
@@ -99,12 +107,26 @@ static void __iomem *vepc_claim_bars(struct pci_dev *pdev)
 /* pci_epf_alloc_space() never allocates less, and Cadence uses it too. */
 #define VEPC_MIN_BAR_SIZE	128
 
+/*
+ * The function's BARs that endpoint functions may use; the others are
+ * reserved.  The default, BARs 0, 2 and 4, is the i.MX8 layout that
+ * ntb_hw_epf expects for 1957:0809 (config BAR0, doorbells BAR2, memory
+ * window BAR4): pci-epf-vntb in 6.1 and 6.12 has no BAR attributes and
+ * takes the first free BARs in order.  0x3f offers all six, e.g. so that
+ * pci-epf-test backs every BAR pci_endpoint_test checks.
+ */
+static unsigned int free_bars = BIT(0) | BIT(2) | BIT(4);
+module_param(free_bars, uint, 0444);
+MODULE_PARM_DESC(free_bars, "bitmask of BARs offered to endpoint functions (default 0x15: BARs 0, 2, 4)");
+
 struct vepc {
 	struct pci_dev *pdev;
 	struct pci_epc *epc;
+	struct pci_epc_features features;
 	void __iomem *regs;
 	phys_addr_t aperture;		/* CPU physical address of BAR2 */
 	resource_size_t aperture_size;
+	u64 bar_size[PCI_STD_NUM_BARS];	/* as last committed, 0 = cleared */
 	unsigned int nr_windows;
 	DECLARE_BITMAP(win_used, VEPC_MAX_WINDOWS);
 	phys_addr_t win_addr[VEPC_MAX_WINDOWS];	/* aperture address per slot */
@@ -221,9 +243,11 @@ static int vepc_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	enum pci_barno n = bar->barno;
 	u32 flags = vepc_bar_flags(bar);
 	u64 size;
+	int ret;
 
-	if (!bar->size) {
-		dev_err(&vepc->pdev->dev, "set BAR%d: size 0\n", n);
+	if (!(free_bars & BIT(n)) || !bar->size) {
+		dev_err(&vepc->pdev->dev, "set BAR%d: %s\n", n,
+			bar->size ? "reserved (see free_bars)" : "size 0");
 		return -EINVAL;
 	}
 
@@ -233,12 +257,23 @@ static int vepc_set_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 	 * sizes through unchanged, so round up here as Cadence does.
 	 */
 	size = roundup_pow_of_two(max_t(u64, bar->size, VEPC_MIN_BAR_SIZE));
+	/*
+	 * The host sized the BAR when the function was plugged, and vntb
+	 * re-targets a memory-window BAR at a client's buffer that may be
+	 * smaller than the window: a BAR never shrinks until it is cleared.
+	 */
+	size = max(size, vepc->bar_size[n]);
 
 	vepc_write64(vepc, VEPC_REG_BAR(n, VEPC_BAR_PHYS_LO), bar->phys_addr);
 	vepc_write64(vepc, VEPC_REG_BAR(n, VEPC_BAR_SIZE_LO), size);
-	return vepc_commit(vepc, VEPC_REG_BAR(n, VEPC_BAR_FLAGS), flags,
-			   "set BAR%d (memory %pad, %#llx bytes, flags %#x)",
-			   n, &bar->phys_addr, size, flags);
+	ret = vepc_commit(vepc, VEPC_REG_BAR(n, VEPC_BAR_FLAGS), flags,
+			  "set BAR%d (memory %pad, %#llx bytes, flags %#x)",
+			  n, &bar->phys_addr, size, flags);
+	if (ret)
+		return ret;
+
+	vepc->bar_size[n] = size;
+	return 0;
 }
 
 static void vepc_clear_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
@@ -246,6 +281,7 @@ static void vepc_clear_bar(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
 {
 	struct vepc *vepc = epc_get_drvdata(epc);
 
+	vepc->bar_size[bar->barno] = 0;
 	vepc_commit(vepc, VEPC_REG_BAR(bar->barno, VEPC_BAR_FLAGS), 0,
 		    "clear BAR%d", bar->barno);
 }
@@ -400,19 +436,12 @@ static void vepc_stop(struct pci_epc *epc)
 	vepc_commit(vepc, VEPC_REG_CONTROL, VEPC_CONTROL_STOP, "stop the link");
 }
 
-/*
- * align: BAR memory comes in whole 4 KiB pages, so the QEMU side aliases
- * whole pages of EP RAM into the host's BARs.
- */
-static const struct pci_epc_features vepc_features = {
-	.msi_capable = true,
-	.align = SZ_4K,
-};
-
 static const struct pci_epc_features *
 vepc_get_features(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 {
-	return &vepc_features;
+	struct vepc *vepc = epc_get_drvdata(epc);
+
+	return &vepc->features;
 }
 
 static const struct pci_epc_ops vepc_ops = {
@@ -427,8 +456,11 @@ static const struct pci_epc_ops vepc_ops = {
 	.start		= vepc_start,
 	.stop		= vepc_stop,
 	.get_features	= vepc_get_features,
-	/* pci_epc_get() pins this module while a function is linked. */
-	.owner		= THIS_MODULE,
+	/*
+	 * No .owner: the configfs controller group holds a pci_epc_get()
+	 * reference for the EPC's whole life, so an owner could never be
+	 * unloaded.  Like the in-tree EPC drivers, unlink functions first.
+	 */
 };
 
 /* ---- Probe and remove ---- */
@@ -470,6 +502,39 @@ static int vepc_find_aperture(struct vepc *vepc)
 	return 0;
 }
 
+/*
+ * MSI only, no link-up notifier (the device raises no interrupts), BARs as
+ * free_bars says.  align: BAR memory comes in whole 4 KiB pages, so the
+ * QEMU side aliases whole pages of EP RAM into the host's BARs.
+ */
+static int vepc_init_features(struct vepc *vepc)
+{
+	struct pci_epc_features *features = &vepc->features;
+	int bar;
+
+	if (!(free_bars & GENMASK(PCI_STD_NUM_BARS - 1, 0))) {
+		dev_err(&vepc->pdev->dev, "free_bars %#x offers no BAR\n",
+			free_bars);
+		return -EINVAL;
+	}
+	features->msi_capable = true;
+	features->align = SZ_4K;
+	for (bar = 0; bar < PCI_STD_NUM_BARS; bar++)
+		if (!(free_bars & BIT(bar)))
+			vepc_reserve_bar(features, bar);
+	return 0;
+}
+
+/*
+ * 6.1's pci_epc_destroy() frees the EPC itself right after
+ * device_unregister() but gives the device no release callback, so the
+ * driver core WARNs on every unbind.  Later cores have their own callback
+ * (which frees it); only fill the gap.
+ */
+static void vepc_epc_release_noop(struct device *dev)
+{
+}
+
 static void vepc_mem_exit(void *epc)
 {
 	pci_epc_mem_exit(epc);
@@ -487,6 +552,8 @@ static int vepc_create_epc(struct vepc *vepc)
 		dev_err(dev, "cannot create the EPC: %pe\n", epc);
 		return PTR_ERR(epc);
 	}
+	if (!epc->dev.release)
+		epc->dev.release = vepc_epc_release_noop;
 	epc->max_functions = 1;
 	epc_set_drvdata(epc, vepc);
 	vepc->epc = epc;
@@ -531,6 +598,10 @@ static int vepc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 
+	ret = vepc_init_features(vepc);
+	if (ret)
+		return ret;
+
 	vepc->nr_windows = min_t(u32, vepc_read(vepc, VEPC_REG_WINDOW_COUNT),
 				 VEPC_MAX_WINDOWS);
 	if (!vepc->nr_windows) {
@@ -557,9 +628,9 @@ static int vepc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 
-	dev_info(dev, "EPC %s: aperture %pa (%pa bytes), %u windows, relay %s\n",
+	dev_info(dev, "EPC %s: aperture %pa (%pa bytes), %u windows, BARs %#x, relay %s\n",
 		 dev_name(&vepc->epc->dev), &vepc->aperture,
-		 &vepc->aperture_size, vepc->nr_windows,
+		 &vepc->aperture_size, vepc->nr_windows, free_bars,
 		 status & VEPC_STATUS_RELAY_CONNECTED ? "connected" : "not connected");
 
 	/*
@@ -575,7 +646,7 @@ static void vepc_remove(struct pci_dev *pdev)
 {
 	struct vepc *vepc = pci_get_drvdata(pdev);
 
-	/* Functions are unlinked by now; make sure the host side unplugs. */
+	/* Functions should be unlinked by now; make sure the host side unplugs. */
 	if (vepc_read(vepc, VEPC_REG_STATUS) & VEPC_STATUS_STARTED)
 		pci_epc_stop(vepc->epc);
 	/* devres then frees the aperture map, the EPC and the BARs, in that order. */

@@ -69,9 +69,9 @@
  * yet: PHYS is 0 and must not be resolved; host reads return 0 and writes
  * are dropped until a later commit of the same BAR supplies memory.
  * pci-epf-vntb declares its memory-window BARs this way and points them at
- * memory at run time (possibly after START), with a size that may be
- * smaller than the BAR the host already sized.  Travels unchanged in
- * vlink_bar.flags.
+ * memory at run time, possibly after START.  The driver keeps the size a
+ * BAR was committed with until the BAR is cleared, so such a re-commit does
+ * not change the size the host saw.  Travels unchanged in vlink_bar.flags.
  */
 #define VEPC_BAR_F_UNBACKED		(1u << 4)
 
