@@ -37,6 +37,7 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
     host: { ...host, memoryMiB: topology.host.memory },
     qemu,
     timeoutScale: options.timeoutScale * topology.timeout_scale,
+    epcParams: topology.epc_params,
     log: (line) => options.log(`${cell.id}: ${line}`),
   });
   const started = Date.now();

@@ -53,6 +53,11 @@ const baseScenario = z.strictObject({
       ep: guestTopology('arm64').prefault({}),
       host: guestTopology('x86_64').prefault({}),
       timeout_scale: z.number().positive().default(1).describe('multiplies every timeout, on top of the harness\'s TCG scale'),
+      epc_params: z
+        .string()
+        .regex(/^[\w=,. -]*$/, 'module parameters: name=value separated by spaces')
+        .default('')
+        .describe('parameters for our EPC driver in the EP (e.g. "free_bars=0x3f" offers all six BARs; the default 0/2/4 is the i.MX8-like layout vntb needs)'),
     })
     .prefault({}),
   matrix,

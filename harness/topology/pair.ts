@@ -27,6 +27,8 @@ export interface PairOptions {
   timeoutScale: number;
   log: (line: string) => void;
   extraCmdline?: { ep?: string[]; host?: string[] };
+  /** Module parameters for the EPC driver (e.g. free_bars=0x3f). */
+  epcParams?: string;
 }
 
 /**
@@ -99,7 +101,7 @@ export class LinkedPair {
 
   /** Loads our EPC driver in the EP and finds the controller it registered. */
   async loadEpcDriver(): Promise<void> {
-    await this.ep.exec('modprobe vepc', { check: true, timeoutMs: 30_000 });
+    await this.ep.exec(`modprobe vepc ${this.options.epcParams ?? ''}`.trim(), { check: true, timeoutMs: 30_000 });
     const listing = await this.ep.exec('ls /sys/kernel/config/pci_ep/controllers/', { check: true });
     const names = listing.stdout.split(/\s+/).filter(Boolean);
     if (names.length !== 1) {
