@@ -51,7 +51,6 @@ export class ConsoleMonitor extends EventEmitter {
   end(): void {
     if (this.partial) this.line(this.partial);
     this.partial = '';
-    for (const entry of this.pending) this.emit('splat', entry.splat);
     this.pending = [];
   }
 
@@ -80,11 +79,11 @@ export class ConsoleMonitor extends EventEmitter {
     if (stepEnd.test(message)) this.currentStep = undefined;
     this.emit('line', line);
 
+    // Open splats keep collecting their excerpt until their context is full or their trace ends.
     for (const entry of this.pending) {
       entry.splat.excerpt += `\n${line}`;
-      entry.remaining--;
+      entry.remaining = /---\[ end (?:trace|Kernel panic)/.test(message) ? 0 : entry.remaining - 1;
     }
-    for (const done of this.pending.filter((entry) => entry.remaining <= 0)) this.emit('splat', done.splat);
     this.pending = this.pending.filter((entry) => entry.remaining > 0);
 
     const pattern = classify(line);
@@ -100,7 +99,8 @@ export class ConsoleMonitor extends EventEmitter {
       at: Date.now(),
     };
     this.splats.push(splat);
-    // Fatal splats are reported at once (the guest is gone; waiting for context only delays).
+    // Reported at once (a quiet console must not hold a splat back); the excerpt keeps growing.
+    this.emit('splat', splat);
     if (pattern.fatal) this.emit('fatal', splat);
     this.pending.push({ splat, pattern, remaining: pattern.context });
   }

@@ -54,7 +54,7 @@ export function classify(line: string): SplatPattern | undefined {
   return splatPatterns.find((pattern) => pattern.match.test(message) && !pattern.skip?.test(message));
 }
 
-export function titleOf(line: string, pattern: SplatPattern): string {
-  const message = messageOf(line).trim();
-  return `${pattern.kind}: ${message}`.slice(0, 200);
+/** The splat's own first line (without timestamp): what a kernel developer searches for. */
+export function titleOf(line: string, _pattern: SplatPattern): string {
+  return messageOf(line).trim().slice(0, 200);
 }

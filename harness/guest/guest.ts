@@ -158,7 +158,7 @@ export class Guest implements GuestExec {
     const failure = new Promise<never>((_, reject) => {
       const onFatal = (splat: Splat) => {
         // Give the panic a moment to print its backtrace into the excerpt.
-        setTimeout(() => reject(this.bootError('BOOT_PANIC', `kernel ${splat.title}`, this.excerptAround(splat))), 300);
+        setTimeout(() => reject(this.bootError('BOOT_PANIC', splat.title, this.excerptAround(splat))), 300);
       };
       this.console.once('fatal', onFatal);
       void this.exited!.then(({ code, signal }) =>
@@ -219,22 +219,20 @@ export class Guest implements GuestExec {
     // A panic under the command must be reported at once, with the console, not as a lost connection.
     let onFatal: ((splat: Splat) => void) | undefined;
     const panicked = new Promise<never>((_, reject) => {
-      onFatal = (splat) => setTimeout(() => reject(this.bootError('GUEST_PANIC', `kernel ${splat.title} while running: ${command.slice(0, 100)}`, this.excerptAround(splat))), 300);
+      onFatal = (splat) => setTimeout(() => reject(this.bootError('GUEST_PANIC', `${splat.title} while running: ${command.slice(0, 100)}`, this.excerptAround(splat))), 300);
       this.console.once('fatal', onFatal);
     });
     panicked.catch(() => undefined);
     try {
-      const result = await Promise.race([this.ssh.exec(command, { ...options, timeoutMs }), panicked]);
-      if (result.exitCode === 255 && !this.running) throw new Error('connection closed');
-      return result;
+      return await Promise.race([this.ssh.exec(command, { ...options, timeoutMs }), panicked]);
     } catch (error) {
       if (error instanceof HarnessError && error.code === 'GUEST_PANIC') throw error;
-      // A guest that died under the command is the real story: say so, with its console.
-      if (!this.running) {
-        const fatal = this.console.splats.find((splat) => splat.fatal);
-        if (fatal) throw this.bootError('GUEST_PANIC', `kernel ${fatal.title} while running: ${command.slice(0, 100)}`, this.excerptAround(fatal));
-        throw this.bootError('GUEST_DIED', `${this.name} died while running: ${command.slice(0, 100)}`, this.console.tail(40), error);
-      }
+      // The connection may drop a moment before QEMU's exit is seen: give it a second to show.
+      if (error instanceof HarnessError && error.code === 'SSH_LOST') await Promise.race([this.exited, sleep(1000)]);
+      // A guest that panicked or died under the command is the real story: say so, with its console.
+      const fatal = this.console.splats.find((splat) => splat.fatal);
+      if (fatal) throw this.bootError('GUEST_PANIC', `${fatal.title} while running: ${command.slice(0, 100)}`, this.excerptAround(fatal));
+      if (!this.running) throw this.bootError('GUEST_DIED', `${this.name} died while running: ${command.slice(0, 100)}`, this.console.tail(40), error);
       throw error;
     } finally {
       if (onFatal) this.console.off('fatal', onFatal);

@@ -84,6 +84,11 @@ export class SshSession implements GuestExec {
         });
         channel.on('close', () => {
           clearTimeout(timer);
+          if (exitCode === null) {
+            // No exit status: the connection went away under the command (a dying guest, usually).
+            reject(new HarnessError(`SSH channel to ${this.name} closed without an exit status`, { code: 'SSH_LOST', kind: 'infra', phase: 'exec', guest: this.name, excerpt: `$ ${command}` }));
+            return;
+          }
           const result = { command, stdout, stderr, exitCode: exitCode ?? 255, durationMs: Date.now() - started };
           if (options.check && result.exitCode !== 0) {
             reject(

@@ -55,7 +55,7 @@ for (const arch of ['x86_64', 'arm64'] as Arch[]) {
     const warn = waitSplat(guest, 'warning', 20_000);
     await guest.exec('echo "ntbh: begin step provoke-warn" > /dev/kmsg; echo warn > /sys/kernel/debug/ntbh_selftest/trigger; echo "ntbh: end step provoke-warn" > /dev/kmsg', { check: true });
     const warning = await warn;
-    t.match(warning.title, /warning: .*ntbh_selftest/, 'WARN detected');
+    t.match(warning.title, /^WARNING: .*ntbh_selftest/, 'WARN detected');
     t.equal(warning.step, 'provoke-warn', 'WARN attributed to its step');
     const atomic = waitSplat(guest, 'sleeping-in-atomic', 20_000);
     await guest.exec('echo atomic > /sys/kernel/debug/ntbh_selftest/trigger', { check: true });
