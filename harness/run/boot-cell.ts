@@ -51,13 +51,22 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
   }
   emitter.emit({ kind: 'phase', cell: cell.id, phase: 'boot', status: 'end', durationMs: Date.now() - started, message: `host ${pair.host.bootTimes?.sshMs} ms, ep ${pair.ep.bootTimes?.sshMs} ms to SSH` });
   const consoles = consoleBridge([pair.ep.console, pair.host.console], 5000 * options.timeoutScale);
+  // The first mark (the setup step's) starts at the beginning of both consoles, so a splat during
+  // boot or while the link came up is judged with setup instead of going unreported.
+  let firstMark = true;
+  const consoleMark = () => {
+    const marks = consoles.consoleMark() as { line: number; splats: number }[];
+    if (!firstMark) return marks;
+    firstMark = false;
+    return marks.map(() => ({ line: 0, splats: 0 }));
+  };
   return {
     ctx: {
       ep: pair.ep,
       host: pair.host,
       link: pair.relay,
       emit: (event) => emitter.emit(event),
-      consoleMark: consoles.consoleMark,
+      consoleMark,
       splatsSince: consoles.splatsSince,
       timeoutScale: options.timeoutScale,
       aborted: () => {
