@@ -74,19 +74,23 @@ async function createFunction(ep: GuestExec, driver: string, module: string): Pr
   return { epc, funcDir };
 }
 
+/** The configuration-header attributes every endpoint function has. */
+function headerAttributes(fn: VntbFunction | EpfTestFunction): [string, string | number | undefined][] {
+  return [
+    ['vendorid', fn.vendorid],
+    ['deviceid', fn.deviceid],
+    ['baseclass_code', fn.baseclass_code],
+    ['subclass_code', fn.subclass_code],
+  ];
+}
+
 export async function setupVntb(ep: GuestExec, fn: VntbFunction): Promise<FunctionSetup> {
   const { epc, funcDir } = await createFunction(ep, 'pci_epf_vntb', 'pci-epf-vntb');
   const setup: FunctionSetup = { epc, funcDir, written: [], absent: [], refused: [], started: false };
   await writeAll(
     ep,
     funcDir,
-    [
-      ['vendorid', fn.vendorid],
-      ['deviceid', fn.deviceid],
-      ['baseclass_code', fn.baseclass_code],
-      ['subclass_code', fn.subclass_code],
-      ['progif_code', fn.progif_code],
-    ],
+    [...headerAttributes(fn), ['progif_code', fn.progif_code]],
     setup,
     new Set(),
   );
@@ -131,10 +135,7 @@ export async function setupEpfTest(ep: GuestExec, fn: EpfTestFunction): Promise<
     ep,
     funcDir,
     [
-      ['vendorid', fn.vendorid],
-      ['deviceid', fn.deviceid],
-      ['baseclass_code', fn.baseclass_code],
-      ['subclass_code', fn.subclass_code],
+      ...headerAttributes(fn),
       // Decimal: these two are parsed as counts.
       ['msi_interrupts', String(fn.msi_interrupts)],
       ['msix_interrupts', fn.msix_interrupts > 0 ? String(fn.msix_interrupts) : undefined],
