@@ -18,7 +18,9 @@ import { formatMatrix } from './scenario/matrix.ts';
 
 const program = new Command('ntbh')
   .description('QEMU-backed integration harness for the Linux EPF NTB pair (pci-epf-vntb <-> ntb_hw_epf)')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Options after a subcommand's positional arguments belong to the guest command (ntbh ssh DIR uname -a).
+  .enablePositionalOptions();
 
 program
   .command('setup')
@@ -78,6 +80,7 @@ guestCommand('boot', 'boot one guest and keep it up until Ctrl-C (prints how to 
   });
 
 guestCommand('exec', 'boot one guest, run a command over SSH, print its output, stop')
+  .passThroughOptions()
   .argument('<command...>', 'command to run in the guest')
   .action(async (command: string[], opts: GuestCliOptions) => {
     const { guest } = await bootFromOptions(opts, 'exec');
@@ -90,6 +93,7 @@ guestCommand('exec', 'boot one guest, run a command over SSH, print its output, 
 program
   .command('ssh')
   .description('open an SSH session into a guest kept up by `ntbh boot` (give its results directory)')
+  .passThroughOptions()
   .argument('<run-dir>', 'the results directory printed by ntbh boot')
   .argument('[command...]', 'command to run instead of a shell')
   .action(async (runDir: string, command: string[]) => {
