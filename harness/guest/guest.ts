@@ -109,7 +109,7 @@ export class Guest implements GuestExec {
           ramFile: config.sharedRam ? this.ramFile : undefined,
           sshPort: this.sshPort,
           qmpSocket: this.qmpSocket,
-          accel: config.accel ?? 'tcg',
+          accel: config.accel ?? defaultAccel(),
           dataDir: config.qemuDataDir,
           extra: config.extraArgs ?? [],
         }),
@@ -282,3 +282,10 @@ export class Guest implements GuestExec {
   }
 }
 
+/**
+ * TCG unless NTBH_ACCEL=kvm: /dev/kvm exists on machines where KVM cannot boot a stock guest (see
+ * shared/design/machine.md), so KVM is an explicit choice, not a guess from the device node.
+ */
+export function defaultAccel(): 'tcg' | 'kvm' {
+  return process.env.NTBH_ACCEL === 'kvm' ? 'kvm' : 'tcg';
+}
