@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { HarnessError } from '../errors.ts';
 import { cachePath } from '../util/paths.ts';
@@ -129,8 +129,4 @@ async function extractOnce(dir: string, log: (line: string) => void, what: strin
     await rename(root, dir);
     await rm(tmp, { recursive: true, force: true });
   });
-}
-
-export async function listDir(dir: string): Promise<string[]> {
-  return readdir(dir).catch(() => []);
 }

@@ -45,6 +45,8 @@ export class LinkedPair {
   constructor(private readonly options: PairOptions) {
     const linkId = 0;
     this.relay = new LinkRelay(linkId, options.shm, join(options.dir, 'wire.ndjson'));
+    // A failed hot-plug shows up later as "link never came up": say the real reason as it happens.
+    this.relay.on('error-event', (error: Error) => options.log(`link${linkId} hot-plug failed: ${error.message}`));
     const binary = (side: PairSide) => (side.kernel.arch === 'x86_64' ? options.qemu.x86_64 : options.qemu.aarch64);
     const common = { shmDir: options.shm, key: options.key, sharedRam: true, qemuDataDir: options.qemu.dataDir, timeoutScale: options.timeoutScale };
     this.host = new Guest({
