@@ -155,6 +155,7 @@ export class Guest implements GuestExec {
    */
   async waitReady(): Promise<BootTimes> {
     const deadlineMs = (this.config.bootTimeoutS ?? 60) * 1000 * this.scale;
+    let watchdog: NodeJS.Timeout | undefined;
     const failure = new Promise<never>((_, reject) => {
       const onFatal = (splat: Splat) => {
         // Give the panic a moment to print its backtrace into the excerpt.
@@ -165,6 +166,14 @@ export class Guest implements GuestExec {
         reject(this.bootError('BOOT_QEMU_EXITED', `QEMU exited during boot (${signal ?? `code ${code}`})`, `${this.stderr}\n${this.console.tail(30)}`.trim())),
       );
       setTimeout(() => reject(this.bootError('BOOT_TIMEOUT', `no SSH after ${Math.round(deadlineMs / 1000)} s`, this.console.tail(30))), deadlineMs).unref();
+      // A guest that stops printing before it is ready is hung: say so early, not at the deadline.
+      const silenceMs = 20_000 * this.scale;
+      this.console.lastOutputAt = Date.now();
+      watchdog = setInterval(() => {
+        if (Date.now() - this.console.lastOutputAt < silenceMs) return;
+        reject(this.bootError('BOOT_NO_OUTPUT', `console silent for ${Math.round(silenceMs / 1000)} s before the guest was ready`, this.console.tail(30)));
+      }, 1000);
+      watchdog.unref();
     });
     failure.catch(() => undefined);
     const ready = (async () => {
@@ -182,7 +191,11 @@ export class Guest implements GuestExec {
       }
       return { readyMs, sshMs: Date.now() - this.startedAt };
     })();
-    this.bootTimes = await Promise.race([ready, failure]);
+    try {
+      this.bootTimes = await Promise.race([ready, failure]);
+    } finally {
+      clearInterval(watchdog);
+    }
     return this.bootTimes;
   }
 

@@ -86,6 +86,20 @@ for (const arch of ['x86_64', 'arm64'] as Arch[]) {
   });
 }
 
+t.test('a guest whose console goes silent is reported as such, early, and torn down', async (t) => {
+  const run = await makeRunDirs('e2e-silent-arm64');
+  const started = Date.now();
+  // console=tty0 on a machine without a VT: the kernel and the init print nothing on the serial line.
+  const error = await bootSingle({ arch: 'arm64', spec: builtinVariants.stock!, run, log, extraCmdline: ['console=tty0', 'quiet'] }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  t.match(error, { code: 'BOOT_NO_OUTPUT', kind: 'infra', phase: 'boot', guest: 'arm64' });
+  t.ok(Date.now() - started < 40_000, 'reported by the silence watchdog, well before the 60 s deadline');
+  await teardownAll();
+  t.same(await qemuProcessesMentioning(run.shm), [], 'the silent guest was stopped');
+});
+
 t.test('Ctrl-C on `ntbh boot` ends the guest and leaves nothing behind', async (t) => {
   const results = await mkdtemp(join(repoRoot, 'results', 'e2e-interrupt-'));
   const shmBefore = new Set(await readdir('/dev/shm'));
