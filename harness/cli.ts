@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import { runCommand } from './run/command.ts';
 import { loadScenario } from './scenario/load.ts';
 import { formatMatrix } from './scenario/matrix.ts';
+import { scenarioJsonSchema } from './scenario/schema.ts';
 
 const program = new Command('ntbh')
   .description('QEMU-backed integration harness for the Linux EPF NTB pair (pci-epf-vntb <-> ntb_hw_epf)')
@@ -162,6 +163,13 @@ program
   .argument('<scenario>', 'scenario YAML file')
   .action(async (file: string) => {
     process.stdout.write(`${formatMatrix(await loadScenario(file))}\n`);
+  });
+
+program
+  .command('schema')
+  .description('print the scenario JSON Schema (for editor completion and validation)')
+  .action(() => {
+    process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
   });
 
 async function main(): Promise<void> {
