@@ -8,6 +8,7 @@ import type { Arch, KernelSpec } from './kernel/spec.ts';
 import { installSignalHandlers, teardownAll } from './util/teardown.ts';
 import { progress } from './util/log.ts';
 import { makeRunDirs } from './util/rundir.ts';
+import { harnessTimeoutScale } from './util/timeouts.ts';
 import { bootSingle } from './guest/single.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -131,9 +132,9 @@ async function bootFromOptions(opts: GuestCliOptions, what: string) {
   return { guest, run };
 }
 
+/** NTBH_TIMEOUT_SCALE (harness/util/timeouts.ts owns timeout scaling). */
 export function timeoutScale(): number {
-  const value = Number(process.env.NTBH_TIMEOUT_SCALE ?? '1');
-  return Number.isFinite(value) && value > 0 ? value : 1;
+  return harnessTimeoutScale();
 }
 
 function kernelSpecFromOptions(opts: { variant?: string; source?: string; name: string; patches: string[]; fragment: string[] }): KernelSpec {

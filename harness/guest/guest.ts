@@ -9,6 +9,7 @@ import { defaultCmdline, defaultQemuBinary, qemuArgs, shellQuote } from '../qemu
 import { spawnTied } from '../util/proc.ts';
 import { freePort } from '../util/ports.ts';
 import { onTeardown } from '../util/teardown.ts';
+import { scaleMs } from '../util/timeouts.ts';
 import type { Arch } from '../kernel/spec.ts';
 import type { ExecOptions, ExecResult, GuestExec } from './types.ts';
 import { SshSession } from './ssh.ts';
@@ -122,7 +123,7 @@ export class Guest implements GuestExec {
       throw this.bootError('QEMU_START_FAILED', 'QEMU exited at start', this.stderr || this.console.tail());
     }
     this.qmp = new QmpClient(this.qmpSocket, config.name);
-    await this.qmp.connect(10_000 * this.scale).catch((error) => {
+    await this.qmp.connect(scaleMs(10_000, this.scale)).catch((error) => {
       throw this.bootError('QMP_CONNECT', `QMP did not come up: ${(error as Error).message}`, this.stderr);
     });
   }
@@ -154,7 +155,7 @@ export class Guest implements GuestExec {
    * line, QEMU exiting, silence on the console, and the (scaled) deadline.
    */
   async waitReady(): Promise<BootTimes> {
-    const deadlineMs = (this.config.bootTimeoutS ?? 60) * 1000 * this.scale;
+    const deadlineMs = scaleMs((this.config.bootTimeoutS ?? 60) * 1000, this.scale);
     let watchdog: NodeJS.Timeout | undefined;
     const failure = new Promise<never>((_, reject) => {
       const onFatal = (splat: Splat) => {
@@ -167,7 +168,7 @@ export class Guest implements GuestExec {
       );
       setTimeout(() => reject(this.bootError('BOOT_TIMEOUT', `no SSH after ${Math.round(deadlineMs / 1000)} s`, this.console.tail(30))), deadlineMs).unref();
       // A guest that stops printing before it is ready is hung: say so early, not at the deadline.
-      const silenceMs = 20_000 * this.scale;
+      const silenceMs = scaleMs(20_000, this.scale);
       this.console.lastOutputAt = Date.now();
       watchdog = setInterval(() => {
         if (Date.now() - this.console.lastOutputAt < silenceMs) return;
@@ -178,11 +179,11 @@ export class Guest implements GuestExec {
     failure.catch(() => undefined);
     const ready = (async () => {
       const readyMs = await this.waitConsole(/ntbh-ready/, deadlineMs);
-      this.ssh = new SshSession(this.name, { port: this.sshPort, privateKey: this.config.key.privateKey, defaultTimeoutMs: 60_000 * this.scale });
+      this.ssh = new SshSession(this.name, { port: this.sshPort, privateKey: this.config.key.privateKey, defaultTimeoutMs: scaleMs(60_000, this.scale) });
       for (let attempt = 0; ; attempt++) {
         try {
-          await this.ssh.connect(10_000 * this.scale);
-          await this.ssh.exec('true', { check: true, timeoutMs: 10_000 * this.scale });
+          await this.ssh.connect(scaleMs(10_000, this.scale));
+          await this.ssh.exec('true', { check: true, timeoutMs: scaleMs(10_000, this.scale) });
           break;
         } catch (error) {
           if (attempt >= 5) throw error;

@@ -1,6 +1,7 @@
 /** Small helpers over GuestExec: quoting, checked commands, sysfs/debugfs reads and writes. */
 import { HarnessError } from '../errors.ts';
 import type { ExecOptions, ExecResult, GuestExec } from '../guest/types.ts';
+import { scaleMs } from '../util/timeouts.ts';
 
 /** Quotes for /bin/sh: single quotes, with embedded ones closed and escaped. */
 export function sq(text: string): string {
@@ -13,7 +14,7 @@ export interface Timeouts {
 }
 
 export function scaled(ms: number, timeouts: Timeouts): number {
-  return Math.round(ms * timeouts.scale);
+  return scaleMs(ms, timeouts.scale);
 }
 
 /** Runs a command that must succeed; a non-zero exit becomes a HarnessError carrying stderr. */

@@ -9,6 +9,7 @@ import type { SshKey } from '../guest/keys.ts';
 import type { Emitter } from '../events.ts';
 import type { RunDirs } from '../util/rundir.ts';
 import type { ArtifactStore } from './artifacts.ts';
+import { cellTimeoutScale, scaleMs } from '../util/timeouts.ts';
 
 export interface CellBootOptions {
   scenario: Scenario;
@@ -36,7 +37,7 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
     ep: { ...ep, memoryMiB: topology.ep.memory },
     host: { ...host, memoryMiB: topology.host.memory },
     qemu,
-    timeoutScale: options.timeoutScale * topology.timeout_scale,
+    timeoutScale: cellTimeoutScale(options.timeoutScale, topology.timeout_scale),
     epcParams: topology.epc_params,
     log: (line) => options.log(`${cell.id}: ${line}`),
   });
@@ -50,7 +51,7 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
     throw error;
   }
   emitter.emit({ kind: 'phase', cell: cell.id, phase: 'boot', status: 'end', durationMs: Date.now() - started, message: `host ${pair.host.bootTimes?.sshMs} ms, ep ${pair.ep.bootTimes?.sshMs} ms to SSH` });
-  const consoles = consoleBridge([pair.ep.console, pair.host.console], 5000 * options.timeoutScale);
+  const consoles = consoleBridge([pair.ep.console, pair.host.console], scaleMs(5000, options.timeoutScale));
   // The first mark (the setup step's) starts at the beginning of both consoles, so a splat during
   // boot or while the link came up is judged with setup instead of going unreported.
   let firstMark = true;

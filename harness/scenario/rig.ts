@@ -5,6 +5,7 @@
 import { HarnessError } from '../errors.ts';
 import type { GuestExec } from '../guest/types.ts';
 import type { LinkWitness } from '../link/types.ts';
+import { cellTimeoutScale, scaleMs } from '../util/timeouts.ts';
 import { enableToolDebug } from '../ntb/dyndbg.ts';
 import { useClient, type NtbClient } from '../ntb/modules.ts';
 import { NtbTool } from '../ntb/ntb-tool.ts';
@@ -42,7 +43,7 @@ export class Rig {
     this.host = ctx.host;
     this.link = ctx.link;
     this.fn = scenario.function;
-    this.scale = ctx.timeoutScale * scenario.topology.timeout_scale;
+    this.scale = cellTimeoutScale(ctx.timeoutScale, scenario.topology.timeout_scale);
     this.params = { ...scenario.params };
   }
 
@@ -52,7 +53,7 @@ export class Rig {
 
   /** A timeout scaled for emulation. */
   ms(base: number): number {
-    return Math.round(base * this.scale);
+    return scaleMs(base, this.scale);
   }
 
   log(message: string, level: 'debug' | 'info' | 'warn' = 'debug'): void {

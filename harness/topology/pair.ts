@@ -8,6 +8,7 @@ import { QmpPlugger, epLinkArgs, linkNames, rcLinkArgs } from '../link/hotplug.t
 import type { QemuBuild } from '../qemu/build.ts';
 import type { KernelArtifact } from '../kernel/build.ts';
 import type { GuestImage } from '../image/build.ts';
+import { scaleMs } from '../util/timeouts.ts';
 
 export interface PairSide {
   kernel: KernelArtifact;
@@ -91,7 +92,7 @@ export class LinkedPair {
     await this.relay.listen();
     await this.host.start();
     await this.ep.start();
-    this.relay.plugger = new QmpPlugger(this.host.qmp!, this.relay.linkId, this.ep.ramFile, 30_000 * this.options.timeoutScale);
+    this.relay.plugger = new QmpPlugger(this.host.qmp!, this.relay.linkId, this.ep.ramFile, scaleMs(30_000, this.options.timeoutScale));
     const device = linkNames(this.relay.linkId).device;
     this.host.qmp!.on('event', (event) => {
       if (event.event === 'DEVICE_DELETED' && event.data?.device === device) this.relay.noteUnplugged('DEVICE_DELETED from the RC');
