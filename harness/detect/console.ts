@@ -1,10 +1,13 @@
 import { EventEmitter } from 'node:events';
-import { classify, messageOf, titleOf, type SplatPattern } from './patterns.ts';
+import { classify, messageOf, normalizeTitle, titleOf, type SplatPattern } from './patterns.ts';
 
 export interface Splat {
   guest: string;
   kind: string;
+  /** The first line with run-to-run noise removed (normalizeTitle): equal for the same splat across runs. */
   title: string;
+  /** The first line as printed, without its timestamp. */
+  rawTitle: string;
   fatal: boolean;
   /** The matching line and the lines after it. */
   excerpt: string;
@@ -88,10 +91,12 @@ export class ConsoleMonitor extends EventEmitter {
 
     const pattern = classify(line);
     if (!pattern) return;
+    const rawTitle = titleOf(line);
     const splat: Splat = {
       guest: this.guest,
       kind: pattern.kind,
-      title: titleOf(line, pattern),
+      title: normalizeTitle(rawTitle),
+      rawTitle,
       fatal: pattern.fatal,
       excerpt: line,
       step: this.currentStep,

@@ -9,6 +9,7 @@ import { sq } from './shell.ts';
 export async function stepMarker(guest: GuestExec, which: 'begin' | 'end', stepId: string, timeoutMs = 30_000): Promise<number> {
   // <5> (notice) so that the console prints it whatever the default message level.
   const result = await guest.exec(`echo ${sq(`<5>ntbh: ${which} step ${stepId}`)} > /dev/kmsg; cat /proc/sys/kernel/tainted`, { timeoutMs });
-  const taint = Number(result.stdout.trim().split('\n').at(-1));
-  return Number.isInteger(taint) ? taint : Number.NaN;
+  // An empty answer is not taint 0: only a plain number counts.
+  const last = result.stdout.trim().split('\n').at(-1) ?? '';
+  return /^\d+$/.test(last) ? Number(last) : Number.NaN;
 }

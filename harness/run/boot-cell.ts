@@ -69,6 +69,7 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
       emit: (event) => emitter.emit(event),
       consoleMark,
       splatsSince: consoles.splatsSince,
+      splatGaps: consoles.splatGaps,
       timeoutScale: options.timeoutScale,
       aborted: () => {
         for (const guest of [pair.ep, pair.host]) {

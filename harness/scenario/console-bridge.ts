@@ -16,6 +16,8 @@ export interface ConsoleLike<M> {
 export interface ConsoleBridge {
   consoleMark(): unknown;
   splatsSince(mark: unknown, stepId: string): Promise<Splat[]>;
+  /** Consoles that have not shown the step's end marker since `mark`: their splat list may be incomplete. */
+  splatGaps(mark: unknown, stepId: string): string[];
 }
 
 export function consoleBridge<M extends { line: number }>(consoles: ConsoleLike<M>[], waitMs: number, pollMs = 20): ConsoleBridge {
@@ -29,6 +31,12 @@ export function consoleBridge<M extends { line: number }>(consoles: ConsoleLike<
         await new Promise((resolve) => setTimeout(resolve, pollMs));
       }
       return consoles.flatMap((console, i) => console.splatsSince(marks[i]!));
+    },
+    splatGaps(mark, stepId) {
+      const marks = mark as M[];
+      return consoles
+        .filter((console, i) => !sawEnd(console, marks[i]!.line, stepId))
+        .map((console) => `the end-of-step marker never reached ${console.guest}'s console (within ${Math.round(waitMs / 1000)} s)`);
     },
   };
 }

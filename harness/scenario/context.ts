@@ -22,6 +22,8 @@ export interface CellContext {
    * console of each live guest, so a splat still in flight is not missed.
    */
   splatsSince(mark: unknown, stepId: string): Promise<Splat[]>;
+  /** Why the splats since `mark` may be incomplete (e.g. a console never showed the end marker); empty if complete. */
+  splatGaps?(mark: unknown, stepId: string): string[];
   /** Multiplies every guest-side timeout (TCG guests run ~13x slower than hardware). */
   timeoutScale: number;
   /** Set when a guest is gone (QEMU exited, fatal panic): the executor stops at once with this reason. */

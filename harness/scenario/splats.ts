@@ -9,6 +9,9 @@
  * An `optional` entry (or one for "*", every step) only excuses its splat: a rate-limited report may
  * land in any step or none, so its absence is neither XPASS nor worth a PASS row.
  * New serious taint flags with no splat on that console are a FAIL too: the console missed something.
+ * Not knowing is an ERROR, never a silent pass: splats that could not be collected (a console that never
+ * showed the step's end marker, a failing read) and a taint that could not be read each get an ERROR
+ * check with the reason, and no absence is claimed (no PASS, no XPASS) for that step.
  */
 import type { ExpectedSplat } from './schema.ts';
 import type { CheckResult, SplatRecord } from './types.ts';
@@ -17,7 +20,10 @@ import { matchCondition, type Capabilities } from './when.ts';
 /** What the console monitor reports; harness/detect/console.ts's Splat has this shape. */
 export interface Splat {
   guest: string;
+  /** Normalized (harness/detect/patterns.ts normalizeTitle). */
   title: string;
+  /** As printed; optional for callers that only have a title. */
+  rawTitle?: string;
   kind: string;
   excerpt: string;
   step?: string;
@@ -26,6 +32,11 @@ export interface Splat {
 export interface TaintChange {
   before: number;
   after: number;
+}
+
+/** A guest whose /proc/sys/kernel/tainted could not be read around the step, and why. */
+export interface TaintUnknown {
+  error: string;
 }
 
 const TAINT_LETTERS = 'PFSRMBUDAWCIOELKXTNJ';
@@ -62,7 +73,19 @@ function firm(entry: ExpectedSplat, stepId: string): boolean {
   return !entry.optional && ids.includes(stepId);
 }
 
-export function judgeSplats(stepId: string, splats: Splat[], entries: ExpectedSplat[], caps: Capabilities, taint: Record<string, TaintChange> = {}): SplatJudgement {
+/**
+ * `taint` has, per guest, the change (only when the value changed) or why it could not be read;
+ * `problems` says why the splat list may be incomplete.
+ */
+export function judgeSplats(
+  stepId: string,
+  splats: Splat[],
+  entries: ExpectedSplat[],
+  caps: Capabilities,
+  taint: Record<string, TaintChange | TaintUnknown> = {},
+  problems: string[] = [],
+): SplatJudgement {
+  const complete = problems.length === 0;
   const mine = entries.filter((entry) => covers(entry, stepId));
   const applies = (entry: ExpectedSplat) => {
     const when = matchCondition(entry.when, caps);
@@ -71,6 +94,7 @@ export function judgeSplats(stepId: string, splats: Splat[], entries: ExpectedSp
   const records: SplatRecord[] = splats.map((splat) => ({
     guest: splat.guest,
     title: splat.title,
+    ...(splat.rawTitle !== undefined ? { rawTitle: splat.rawTitle } : {}),
     kind: splat.kind,
     excerpt: splat.excerpt,
     expected: mine.some((entry) => applies(entry) && matchesEntry(splat, entry)),
@@ -89,8 +113,8 @@ export function judgeSplats(stepId: string, splats: Splat[], entries: ExpectedSp
       checks.push({ ...base, status: 'SKIP', message: `precondition for "${entry.pattern}" not met in this cell` });
     } else if (when.match) {
       if (seen.length > 0) checks.push({ ...base, status: 'XFAIL', message: entry.xfail });
-      else if (firm(entry, stepId)) checks.push({ ...base, status: 'XPASS', message: `the known splat "${entry.pattern}" did not appear (${entry.xfail})` });
-    } else if (seen.length === 0 && firm(entry, stepId)) {
+      else if (firm(entry, stepId) && complete) checks.push({ ...base, status: 'XPASS', message: `the known splat "${entry.pattern}" did not appear (${entry.xfail})` });
+    } else if (seen.length === 0 && firm(entry, stepId) && complete) {
       checks.push({ ...base, status: 'PASS', expected: [] });
     }
     // A splat seen where its entry does not apply is reported as unexpected below.
@@ -108,7 +132,15 @@ export function judgeSplats(stepId: string, splats: Splat[], entries: ExpectedSp
     });
   }
 
+  if (!complete) {
+    checks.push({ id: 'splats[collect]', check: 'splats', value: null, status: 'ERROR', message: `splats of this step may be missing: ${problems.join('; ')}` });
+  }
+
   for (const [guest, change] of Object.entries(taint)) {
+    if ('error' in change) {
+      checks.push({ id: `taint[${guest}]`, check: 'taint', value: null, status: 'ERROR', message: `cannot check ${guest}'s taint: ${change.error}` });
+      continue;
+    }
     const flags = newSeriousTaint(change);
     if (!flags || splats.some((splat) => splat.guest === guest)) continue;
     checks.push({

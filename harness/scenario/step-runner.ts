@@ -7,7 +7,7 @@ import { HarnessError, isHarnessError } from '../errors.ts';
 import { stepMarker } from '../ntb/markers.ts';
 import { judge } from './expect.ts';
 import type { Rig } from './rig.ts';
-import { judgeSplats, taintFlags, type TaintChange } from './splats.ts';
+import { judgeSplats, taintFlags, type Splat, type TaintChange, type TaintUnknown } from './splats.ts';
 import { worst } from './status.ts';
 import { Out } from './steps/util.ts';
 import type { CheckResult, Measurement, StepResult, Value } from './types.ts';
@@ -36,11 +36,15 @@ async function withBudget<T>(promise: Promise<T>, ms: number, stepId: string): P
   }
 }
 
-async function markers(rig: Rig, which: 'begin' | 'end', stepId: string): Promise<Record<string, number>> {
-  const taint: Record<string, number> = {};
+/** Writes the marker on both guests; per side the taint value, or why it could not be read. */
+async function markers(rig: Rig, which: 'begin' | 'end', stepId: string): Promise<Record<string, number | string>> {
+  const taint: Record<string, number | string> = {};
   for (const side of ['ep', 'host'] as const) {
-    // A guest that stopped answering is reported by the step itself; the markers are best effort.
-    taint[side] = await stepMarker(rig.guest(side), which, stepId, rig.ms(15_000)).catch(() => Number.NaN);
+    // A failed read is not "no taint": it becomes an ERROR check (judgeSplats) with this reason.
+    taint[side] = await stepMarker(rig.guest(side), which, stepId, rig.ms(15_000)).then(
+      (value) => (Number.isInteger(value) ? value : `/proc/sys/kernel/tainted ${which === 'begin' ? 'before' : 'after'} the step was not a number`),
+      (error: unknown) => `the ${which}-of-step marker and taint read failed: ${errorText(error)}`,
+    );
   }
   return taint;
 }
@@ -73,16 +77,31 @@ export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, b
     error = caught;
   }
   const taintAfter = await markers(rig, 'end', step.id);
-  const splats = await ctx.splatsSince(consoleMark, step.id).catch(() => []);
+  // Splats that could not be collected are an ERROR with the reason, never "no splats".
+  const gaps: string[] = [];
+  let splats: Splat[] = [];
+  try {
+    splats = await ctx.splatsSince(consoleMark, step.id);
+  } catch (caught) {
+    gaps.push(`reading the consoles failed: ${errorText(caught)}`);
+  }
+  gaps.push(...(ctx.splatGaps?.(consoleMark, step.id) ?? []));
 
   const judgeCtx = { expectations: scenario.expect, caps: rig.caps, params: rig.params };
   const checks: CheckResult[] = measurements.map((m) => judge(m, step, judgeCtx));
   const taint: Record<string, TaintChange & { flags: string }> = {};
+  const taintJudged: Record<string, TaintChange | TaintUnknown> = {};
   for (const side of ['ep', 'host'] as const) {
     const [before, after] = [taintBefore[side]!, taintAfter[side]!];
-    if (Number.isInteger(before) && Number.isInteger(after) && before !== after) taint[rig.guest(side).name] = { before, after, flags: taintFlags(after) };
+    const name = rig.guest(side).name;
+    if (typeof before === 'string' || typeof after === 'string') {
+      taintJudged[name] = { error: [before, after].filter((v) => typeof v === 'string').join('; ') };
+    } else if (before !== after) {
+      taint[name] = { before, after, flags: taintFlags(after) };
+      taintJudged[name] = { before, after };
+    }
   }
-  const splatJudgement = judgeSplats(step.id, splats, scenario.splats, rig.caps, taint);
+  const splatJudgement = judgeSplats(step.id, splats, scenario.splats, rig.caps, taintJudged, gaps);
   checks.push(...splatJudgement.checks);
   if (error !== undefined) checks.push({ id: 'step', check: 'step', status: 'ERROR', value: null, message: errorText(error) });
 

@@ -46,7 +46,10 @@ export interface CheckResult {
 
 export interface SplatRecord {
   guest: string;
+  /** Normalized: equal for the same splat across runs. */
   title: string;
+  /** The console line as printed (timestamp removed). */
+  rawTitle?: string;
   kind: string;
   excerpt: string;
   /** True when the scenario expected it in this cell (XFAIL evidence). */

@@ -31,3 +31,15 @@ t.test('a console that never shows the marker costs at most the wait', async (t)
   t.same(await bridge.splatsSince(mark, 'x'), []);
   t.ok(Date.now() - started < 1_000);
 });
+
+t.test('splatGaps names the consoles that never showed the end marker', async (t) => {
+  const ep = new ConsoleMonitor('ep');
+  const host = new ConsoleMonitor('host');
+  const bridge = consoleBridge([ep, host], 100);
+  const mark = bridge.consoleMark();
+  host.push('[   45.000000] ntbh: end step s1\n');
+  await bridge.splatsSince(mark, 's1');
+  t.same(bridge.splatGaps(mark, 's1'), ["the end-of-step marker never reached ep's console (within 0 s)"]);
+  ep.push('[   45.000001] ntbh: end step s1\n');
+  t.same(bridge.splatGaps(mark, 's1'), [], 'complete once both consoles showed it');
+});

@@ -35,8 +35,8 @@ const scenario = parseScenario(
   'fake.yaml',
 );
 
-/** Answers every command with `respond` (default: success, empty output); records them. */
-function fakeGuest(name: string, respond: (command: string) => Partial<ExecResult> | Error = () => ({})): GuestExec & { commands: string[] } {
+/** Answers every command with `respond` (default: success, empty output, taint 0); records them. */
+function fakeGuest(name: string, respond: (command: string) => Partial<ExecResult> | Error = (c) => (c.includes('kernel/tainted') ? { stdout: '0\n' } : {})): GuestExec & { commands: string[] } {
   const commands: string[] = [];
   return {
     name,
@@ -187,4 +187,38 @@ t.test('runScenario: a cell that cannot boot is an ERROR cell; the run goes on a
   t.equal(kinds[0], 'run-start');
   t.equal(kinds.at(-1), 'run-end');
   t.equal(kinds.filter((k) => k === 'cell-end').length, 2);
+});
+
+t.test('a taint that cannot be read is an ERROR check with the reason, not a skipped check', async (t) => {
+  const ep = fakeGuest('ep', (c) => (c.includes('end step') ? new HarnessError('ssh: connection reset', { code: 'EXEC_FAILED', kind: 'infra', phase: 'exec' }) : { stdout: '0\n' }));
+  const host = fakeGuest('host', () => ({ stdout: '' }));
+  const { ctx } = context({ ep, host });
+  const rig = new Rig(ctx, scenario, 'cell');
+  const { result } = await runStep(rig, { id: 'link', type: 'link-up' }, 10, async (out) => out.add('link', true, { on: 'ep', label: 'ep' }));
+  t.equal(result.status, 'ERROR');
+  const byId = new Map(result.checks.map((c) => [c.id, c]));
+  t.equal(byId.get('taint[ep]')?.status, 'ERROR');
+  t.match(byId.get('taint[ep]')?.message, /end-of-step marker and taint read failed: ssh: connection reset/);
+  t.equal(byId.get('taint[host]')?.status, 'ERROR', 'an empty answer is not taint 0');
+  t.match(byId.get('taint[host]')?.message, /not a number/);
+});
+
+t.test('splats that cannot be collected are an ERROR with the reason, not "no splats"', async (t) => {
+  const { ctx } = context();
+  ctx.splatsSince = async () => {
+    throw new Error('console stream closed');
+  };
+  const rig = new Rig(ctx, scenario, 'cell');
+  rig.caps = { 'ep.vntb_deferred_raise': false };
+  const { result } = await runStep(rig, { id: 'pingpong', type: 'pingpong-atomic' }, 10, async (out) => out.add('pings', 3, { on: 'ep' }));
+  t.equal(result.status, 'ERROR');
+  const collect = result.checks.find((c) => c.id === 'splats[collect]');
+  t.match(collect?.message, /reading the consoles failed: console stream closed/);
+  t.notOk(result.checks.some((c) => c.status === 'XPASS'), 'an expected splat is not declared absent when nothing could be read');
+
+  const gap = context();
+  gap.ctx.splatGaps = () => ["the end-of-step marker never reached ep's console (within 5 s)"];
+  const { result: gapped } = await runStep(new Rig(gap.ctx, scenario, 'cell'), { id: 'link', type: 'link-up' }, 10, async () => undefined);
+  t.equal(gapped.status, 'ERROR');
+  t.match(gapped.checks.find((c) => c.id === 'splats[collect]')?.message, /never reached ep's console/);
 });

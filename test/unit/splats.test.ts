@@ -92,3 +92,13 @@ t.test('an optional entry for every step excuses its splat without demanding it'
   t.same(judgeSplats('sweep', [hostBug], [oldHost], { 'host.epf_irq_ctx': true }).checks.map((c) => c.status), ['FAIL'], 'a fixed host must stay clean');
   t.same(judgeSplats('sweep', [], [{ ...oldHost, step: ['sweep', 'multi'], optional: false }], caps).checks.map((c) => c.status), ['XPASS'], 'a firm entry naming the step');
 });
+
+t.test('not knowing is an ERROR: uncollectable splats and unreadable taint', async (t) => {
+  const gap = judgeSplats('pingpong', [], [entry], oldEp, {}, ["the end-of-step marker never reached ep's console"]);
+  t.same(gap.checks.map((c) => [c.id, c.status]), [['splats[collect]', 'ERROR']], 'no XPASS claimed for a splat that may just be unread');
+  t.match(gap.checks[0]!.message, /may be missing: the end-of-step marker never reached ep's console/);
+  t.same(judgeSplats('pingpong', [bug], [entry], oldEp, {}, ['x']).checks.map((c) => c.status), ['XFAIL', 'ERROR'], 'what was seen is still judged');
+  const taint = judgeSplats('link', [], [], {}, { ep: { error: 'ssh: connection reset' } });
+  t.same(taint.checks.map((c) => [c.id, c.status]), [['taint[ep]', 'ERROR']]);
+  t.match(taint.checks[0]!.message, /cannot check ep's taint: ssh: connection reset/);
+});
