@@ -32,6 +32,11 @@ const COMMON: Record<string, CapabilityDef> = {
   },
   dyndbg: { probe: { path: ['/sys/kernel/debug/dynamic_debug/control', '/proc/dynamic_debug/control'] }, doc: 'dynamic debug is available' },
   kprobe_events: { probe: { path: ['/sys/kernel/tracing/kprobe_events', '/sys/kernel/debug/tracing/kprobe_events'] }, doc: 'kprobe events can be defined' },
+  ntb_tool_decimal_mw_trans: {
+    // The released module's sscanf format for peer_mw_trans; 6.12 has "%lli:%zi" (docs/ntb-tool.md).
+    probe: { module_string: { module: 'ntb_tool', strings: ['%llu:%zu'] } },
+    doc: 'ntb_tool parses peer_mw_trans with "%llu:%zu": decimal only, its documented 0xADDR form is refused. 7.1.8, 7.2, 7.3; not 6.1/6.12',
+  },
 };
 
 const SIDES: Record<ProbeSide, Record<string, CapabilityDef>> = {

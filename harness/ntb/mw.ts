@@ -2,9 +2,10 @@
  * Memory windows through ntb_tool, the way tools/testing/selftests/ntb/ntb_test.sh does it: the
  * receiving side allocates its inbound window (peer0/mw_trans<i>), the other side maps its outbound
  * window onto that DMA address (peer0/peer_mw_trans<i>), then data goes through peer_mw<i> / mw<i>.
+ * docs/ntb-tool.md has the formats each released ntb_tool parses.
  */
 import type { NtbTool } from './ntb-tool.ts';
-import { hex, run, sq, tryWrite } from './shell.ts';
+import { run, sq, tryWrite } from './shell.ts';
 
 export interface InboundWindow {
   dmaAddress: bigint;
@@ -26,12 +27,69 @@ export async function allocInbound(tool: NtbTool, index: number, size: number): 
   return window && window.size > 0 ? { window } : { error: `mw_trans${index} shows no window after allocation` };
 }
 
-export async function mapOutbound(tool: NtbTool, index: number, window: InboundWindow): Promise<{ ok: boolean; error?: string }> {
-  return tryWrite(tool.guest, tool.path(`peer0/peer_mw_trans${index}`), `0x${window.dmaAddress.toString(16)}:${hex(window.size)}`);
+/**
+ * How a `peer_mw_trans<i>` write spells the window. ntb_tool parses it with sscanf: 6.12 with
+ * "%lli:%zi" (any base), 7.1.8 and 7.2 with "%llu:%zu" (decimal only: "0x..." stops at the 'x').
+ *   documented — `0x<addr>:<size>`, as ntb_tool's usage comment and ntb_test.sh write it (the address
+ *                as mw_trans prints it, the size in decimal)
+ *   decimal    — `<addr>:<size>`, both decimal: the form every released parser accepts
+ */
+export type TransForm = 'documented' | 'decimal';
+
+export function peerMwTransValue(dmaAddress: bigint, size: number, form: TransForm): string {
+  const addr = form === 'documented' ? `0x${dmaAddress.toString(16).padStart(16, '0')}` : dmaAddress.toString(10);
+  return `${addr}:${size}`;
+}
+
+export interface TransWrite {
+  ok: boolean;
+  /** The exact text written and the file, for the report. */
+  value: string;
+  file: string;
+  /** The shell's error text and the errno it stands for, when refused. */
+  error?: string;
+  errno?: string;
+}
+
+/** Maps the outbound window onto the peer's DMA address; a refusal is returned with its errno. */
+export async function mapOutbound(tool: NtbTool, index: number, window: InboundWindow, form: TransForm = 'decimal'): Promise<TransWrite> {
+  const file = tool.path(`peer0/peer_mw_trans${index}`);
+  const value = peerMwTransValue(window.dmaAddress, window.size, form);
+  const result = await tryWrite(tool.guest, file, value);
+  return result.ok ? { ok: true, value, file } : { ok: false, value, file, error: result.error, errno: errnoName(result.error ?? '') };
+}
+
+/** `echo '<value>' > <file>: <outcome>` — what a reader needs to reproduce a write by hand. */
+export function describeWrite(write: TransWrite): string {
+  const outcome = write.ok ? 'accepted' : `${write.errno ?? 'refused'} (${write.error})`;
+  return `echo '${write.value}' > ${write.file}: ${outcome}`;
+}
+
+/** strerror() texts of the errnos a debugfs write returns, as busybox and GNU shells print them. */
+const ERRNO_TEXT: Record<string, string> = {
+  'Invalid argument': 'EINVAL',
+  'Out of memory': 'ENOMEM',
+  'Cannot allocate memory': 'ENOMEM',
+  'Bad address': 'EFAULT',
+  'I/O error': 'EIO',
+  'Input/output error': 'EIO',
+  'No such device': 'ENODEV',
+  'Device or resource busy': 'EBUSY',
+  'Resource busy': 'EBUSY',
+  'Result not representable': 'ERANGE',
+  'Numerical result out of range': 'ERANGE',
+  'Operation not permitted': 'EPERM',
+  'Permission denied': 'EACCES',
+  'No such device or address': 'ENXIO',
+};
+
+export function errnoName(text: string): string | undefined {
+  for (const [message, name] of Object.entries(ERRNO_TEXT)) if (text.includes(message)) return name;
+  return undefined;
 }
 
 export async function freeWindows(inbound: NtbTool, outbound: NtbTool, index: number, window?: InboundWindow): Promise<void> {
-  if (window) await tryWrite(outbound.guest, outbound.path(`peer0/peer_mw_trans${index}`), `0x${window.dmaAddress.toString(16)}:0`);
+  if (window) await tryWrite(outbound.guest, outbound.path(`peer0/peer_mw_trans${index}`), peerMwTransValue(window.dmaAddress, 0, 'decimal'));
   await tryWrite(inbound.guest, inbound.path(`peer0/mw_trans${index}`), '0');
 }
 

@@ -65,7 +65,11 @@ export const CHECKS: Catalogue = {
     spad: { spec: 'w', doc: "scratchpad k read on the receiver after the writer wrote w into peer0/spad<k>" },
   },
   mw: {
-    match: { spec: 'true', doc: 'data written through one side of memory window read back identical on the other' },
+    hex_trans: {
+      spec: 'true',
+      doc: "the sender's ntb_tool accepts peer_mw_trans in its documented form `0xADDR:SIZE` (ntb_tool's usage comment, ntb_test.sh)",
+    },
+    match: { spec: 'true', doc: 'data written through one side of the window read back identical on the other (mapped as decimal `ADDR:SIZE`)' },
   },
   perf: {
     completed: { spec: 'true', doc: 'ntb_perf run finished within the timeout (no hang)' },

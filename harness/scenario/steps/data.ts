@@ -1,5 +1,5 @@
 /** Scratchpads and memory windows through ntb_tool, in the style of the kernel's ntb_test.sh. */
-import { allocInbound, freeWindows, mapOutbound, readMd5, writeRandom } from '../../ntb/mw.ts';
+import { allocInbound, describeWrite, freeWindows, mapOutbound, readMd5, writeRandom } from '../../ntb/mw.ts';
 import type { Rig } from '../rig.ts';
 import type { Step } from '../schema-steps.ts';
 import { directions, sides } from './observe.ts';
@@ -36,14 +36,20 @@ export async function mw(rig: Rig, step: StepOf<'mw'>, out: Out): Promise<void> 
     const alloc = await allocInbound(rx, step.index, step.size);
     const labels = { outbound: `${direction} peer_mw${step.index}→mw${step.index}`, inbound: `${direction} mw${step.index}→peer_mw${step.index}` };
     if (!alloc.window) {
+      out.unavailable('hex_trans', `no inbound window to map: ${alloc.error}`, { on: sender, label: direction });
       for (const label of Object.values(labels)) out.add('match', false, { on: receiver, label, detail: alloc.error });
       await freeWindows(rx, tx, step.index);
       continue;
     }
+    // The documented form, reported on its own: ntb_tool of 7.1.8 and later refuses it (docs/ntb-tool.md).
+    // A refused write changes nothing; an accepted one is replaced by the decimal mapping below.
+    const documented = await mapOutbound(tx, step.index, alloc.window, 'documented');
+    out.add('hex_trans', documented.ok, { on: sender, label: direction, detail: describeWrite(documented) });
     const size = Math.min(step.size, alloc.window.size);
-    const mapped = await mapOutbound(tx, step.index, alloc.window);
+    // The data path uses the form every released parser accepts, so it tests the window, not the parser.
+    const mapped = await mapOutbound(tx, step.index, alloc.window, 'decimal');
     if (!mapped.ok) {
-      for (const label of Object.values(labels)) out.add('match', false, { on: receiver, label, detail: `peer_mw_trans${step.index}: ${mapped.error}` });
+      for (const label of Object.values(labels)) out.add('match', false, { on: receiver, label, detail: describeWrite(mapped) });
     } else {
       // Sender writes through its outbound window; the receiver reads its inbound buffer.
       const sent = await writeRandom(tx, `peer_mw${step.index}`, size);
