@@ -7,6 +7,7 @@ import { run } from '../util/proc.ts';
 import { sha256, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
 import type { KernelSource } from './spec.ts';
+import { treeIdentity } from './tree-id.ts';
 
 export interface ResolvedSource {
   /** Identity for cache keys: changes whenever the tree's content may change. */
@@ -42,7 +43,7 @@ export function describeSource(source: KernelSource): string {
 export async function resolveSource(source: KernelSource, log: (line: string) => void): Promise<ResolvedSource> {
   if (source.kind === 'debian') return resolveDebian(source.version, log);
   if (source.kind === 'git') return resolveGit(source.url, source.ref, log);
-  return resolvePath(source.path);
+  return resolvePath(source.path, log);
 }
 
 async function resolveDebian(version: string, log: (line: string) => void): Promise<ResolvedSource> {
@@ -67,35 +68,47 @@ async function resolveDebian(version: string, log: (line: string) => void): Prom
 }
 
 async function resolveGit(url: string, ref: string, log: (line: string) => void): Promise<ResolvedSource> {
-  const mirror = cachePath('git', `${short(sha256(url))}.git`);
+  // A local repository (bare or not) is named by its absolute path, so ./linux and /src/linux share a mirror.
+  const remote = existsSync(url) ? resolve(url) : url;
+  const mirror = cachePath('git', `${short(sha256(remote))}.git`);
+  const revParse = async () =>
+    (await run('git', ['--git-dir', mirror, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { phase: 'kernel-build' }).catch(() => null))?.stdout.trim() || null;
   await mkdir(cachePath('git'), { recursive: true });
   await withLock(mirror, async () => {
     if (!existsSync(mirror)) {
-      log(`cloning ${url}`);
-      await run('git', ['clone', '--bare', '--quiet', url, mirror], { phase: 'kernel-build', code: 'KERNEL_GIT' });
-    } else {
-      await run('git', ['--git-dir', mirror, 'fetch', '--quiet', '--tags', 'origin', '+refs/heads/*:refs/heads/*'], {
-        phase: 'kernel-build',
-        code: 'KERNEL_GIT',
-      }).catch(() => log(`warning: could not fetch ${url}; using the cached mirror`));
+      log(`cloning ${remote}`);
+      // For a local path, clone hard-links the objects: seconds even for a whole kernel history.
+      await run('git', ['clone', '--bare', '--quiet', remote, mirror], { phase: 'kernel-build', code: 'KERNEL_GIT' });
     }
+    // A full commit id already in the mirror cannot move; anything else (a branch, a tag) may have.
+    if (/^[0-9a-f]{40}$/.test(ref) && (await revParse())) return;
+    await run('git', ['--git-dir', mirror, 'fetch', '--quiet', '--prune', remote, '+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*', '+refs/remotes/*:refs/remotes/*'], {
+      phase: 'kernel-build',
+      code: 'KERNEL_GIT',
+    }).catch((error) => log(`warning: could not fetch ${remote} (${(error as Error).message}); using the cached mirror`));
   });
-  const commit = (
-    await run('git', ['--git-dir', mirror, 'rev-parse', '--verify', `${ref}^{commit}`], { phase: 'kernel-build', code: 'KERNEL_GIT_REF' })
-  ).stdout.trim();
+  const commit = await revParse();
+  if (!commit) {
+    throw new HarnessError(`${ref} is not a commit in ${remote}`, {
+      code: 'KERNEL_GIT_REF',
+      kind: 'input',
+      phase: 'kernel-build',
+      excerpt: `Give a branch, tag or commit of ${remote} (the harness fetches its branches, tags and remote-tracking branches).`,
+    });
+  }
   const id = `git:${commit}`;
   const dir = cachePath('src', `git-${commit.slice(0, 16)}`);
   await extractOnce(dir, log, `checking out ${ref} (${commit.slice(0, 12)})`, async (tmp) => {
-    await run('sh', ['-c', `git --git-dir '${mirror}' archive --format=tar '${commit}' | tar -x -C '${tmp}'`], {
+    await run('sh', ['-c', 'git --git-dir "$1" archive --format=tar "$2" | tar -x -C "$3"', 'sh', mirror, commit, tmp], {
       phase: 'kernel-build',
       code: 'KERNEL_GIT',
     });
     return tmp;
   });
-  return { id, dir, external: false, label: `${url} ${ref} (${commit.slice(0, 12)})` };
+  return { id, dir, external: false, label: `${remote} ${ref} (${commit.slice(0, 12)})` };
 }
 
-async function resolvePath(path: string): Promise<ResolvedSource> {
+async function resolvePath(path: string, log: (line: string) => void): Promise<ResolvedSource> {
   const dir = isAbsolute(path) ? path : resolve(path);
   if (!existsSync(join(dir, 'Makefile')) || !existsSync(join(dir, 'Kconfig'))) {
     throw new HarnessError(`${dir} is not a kernel source tree`, { code: 'BAD_KERNEL_SOURCE', kind: 'input', phase: 'kernel-build' });
@@ -108,11 +121,13 @@ async function resolvePath(path: string): Promise<ResolvedSource> {
       excerpt: `Run "make mrproper" in ${dir}, or pass a git: source instead.`,
     });
   }
-  // A local tree changes under us: identify it by its git state when it has one.
-  const head = await run('git', ['-C', dir, 'rev-parse', 'HEAD'], { phase: 'kernel-build' }).catch(() => null);
-  const dirty = head ? await run('git', ['-C', dir, 'diff', 'HEAD'], { phase: 'kernel-build' }).catch(() => null) : null;
-  const id = head ? `path:${dir}@${head.stdout.trim()}+${short(sha256(dirty?.stdout ?? ''))}` : `path:${dir}@${Date.now()}`;
-  return { id, dir, external: true, label: dir };
+  // A local tree changes under us: its identity is its content (git state, or a fingerprint of every file).
+  const identity = await treeIdentity(dir);
+  if (identity.stats) {
+    const s = identity.stats;
+    log(`fingerprinted ${dir}: ${s.files} files, ${s.hashed} read (${Math.round(s.bytesHashed / 1e6)} MB) in ${(s.ms / 1000).toFixed(1)} s`);
+  }
+  return { id: identity.id, dir, external: true, label: identity.id };
 }
 
 /** Unpacks into a temporary directory and renames into place, so a half-unpacked tree is never used. */
