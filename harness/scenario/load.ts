@@ -3,7 +3,7 @@
  * as one HarnessError(SCENARIO_INVALID) whose excerpt lists `file:line:col: message` with the line and a caret.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument } from 'yaml';
+import { isAlias, isCollection, isPair, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { HarnessError } from '../errors.ts';
 import { locate, positionOf, renderPosition } from './position.ts';
@@ -68,8 +68,43 @@ function invalid(file: string, problems: ScenarioProblem[]): HarnessError {
   });
 }
 
+/** Aliases yaml may expand in one document; a scenario needs a handful, a "billion laughs" needs millions. */
+export const MAX_ALIAS_COUNT = 100;
+
+/** Nodes a value stands for once its aliases are expanded (memoized per anchored node; a cycle counts once). */
+function expandedSize(doc: Document, node: unknown, memo: Map<unknown, number>, active: Set<unknown>): number {
+  if (isAlias(node)) node = node.resolve(doc);
+  if (!node || typeof node !== 'object') return 1;
+  const known = memo.get(node);
+  if (known !== undefined) return known;
+  if (active.has(node)) return 1;
+  active.add(node);
+  let size = 1;
+  if (isCollection(node)) {
+    for (const item of node.items) size += isPair(item) ? expandedSize(doc, item.key, memo, active) + expandedSize(doc, item.value, memo, active) : expandedSize(doc, item, memo, active);
+  }
+  active.delete(node);
+  memo.set(node, size);
+  return size;
+}
+
+/** Where yaml gave up expanding aliases: the first alias of the largest expansion, and how large it was. */
+function worstAlias(doc: Document): { offset: number; source: string; size: number } {
+  const memo = new Map<unknown, number>();
+  let worst = { offset: 0, source: '', size: -1 };
+  visit(doc, {
+    Alias(_key, alias) {
+      const size = expandedSize(doc, alias, memo, new Set());
+      if (size > worst.size) worst = { offset: (alias as Node).range?.[0] ?? 0, source: alias.source, size };
+    },
+  });
+  return worst;
+}
+
 /** Parses and validates scenario text; `file` is only used in messages. */
 export function parseScenario(source: string, file = '<scenario>'): Scenario {
+  // A UTF-8 byte order mark is not content: drop it so line 1's columns match what an editor shows.
+  if (source.startsWith('\uFEFF')) source = source.slice(1);
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problem = (offset: number, message: string): ScenarioProblem => {
@@ -84,7 +119,17 @@ export function parseScenario(source: string, file = '<scenario>'): Scenario {
     );
   }
 
-  const result = scenarioSchema.safeParse(doc.toJS());
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // yaml refuses documents whose aliases expand too far ("billion laughs"); say where, as bad input.
+    if (!(error instanceof ReferenceError)) throw error;
+    const worst = worstAlias(doc);
+    const what = worst.size > 0 ? `alias *${worst.source} expands to ${worst.size} nodes` : 'aliases';
+    throw invalid(file, [problem(worst.offset, `YAML ${what}: ${error.message} (at most ${MAX_ALIAS_COUNT} alias expansions)`)]);
+  }
+  const result = scenarioSchema.safeParse(data);
   if (result.success) return { ...result.data, file };
 
   const problems = flatten(result.error.issues).map((issue) => {

@@ -9,6 +9,7 @@ import { BUILTIN_PARAMS, checkDef } from './checks.ts';
 import { exprCalls, exprNames, parseExpr } from './expr.ts';
 import { FUNCTIONS } from './expr-eval.ts';
 import { BUILTIN_KERNELS } from './kernels.ts';
+import { expandMatrix } from './matrix.ts';
 import { condition, epfFunction, expression, guestTopology, kernelVariant, probe, variantName, type Condition } from './schema-parts.ts';
 import { stepSchema, type Step } from './schema-steps.ts';
 
@@ -115,6 +116,17 @@ function crossCheck(s: Raw, ctx: Ctx): void {
       if (!variants.has(cell[axis])) ctx.addIssue({ code: 'custom', message: `unknown kernel variant '${cell[axis]}'`, path: ['matrix', 'include', i, axis] });
     }
   });
+  if (expandMatrix(s).length === 0) {
+    const product = s.matrix.ep.length * s.matrix.host.length;
+    ctx.addIssue({ code: 'custom', message: `the excludes remove all ${product} cell${product === 1 ? '' : 's'} of the matrix: nothing would run`, path: ['matrix', 'exclude'], params: { atKey: true } });
+  }
+
+  // A scenario parameter named like a built-in one would silently win over the measured value.
+  for (const name of Object.keys(s.params)) {
+    if (Object.hasOwn(BUILTIN_PARAMS, name)) {
+      ctx.addIssue({ code: 'custom', message: `parameter '${name}' shadows the built-in parameter ${name} (${BUILTIN_PARAMS[name]}); choose another name`, path: ['params', name], params: { atKey: true } });
+    }
+  }
 
   const stepTypes = new Map<string, string>([['setup', 'setup']]);
   s.steps.forEach((step, i) => {

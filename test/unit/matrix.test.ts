@@ -52,3 +52,12 @@ t.test('formatMatrix lists every cell with both kernels', async (t) => {
   t.match(text, /ep-old__host-new\s+debian:6\.12 \+old \| debian:6\.12 \+new/);
   t.equal(text.split('\n').length, 11);
 });
+
+t.test('a matrix whose excludes leave no cell is refused at load, pointing at exclude', async (t) => {
+  t.same(expandMatrix(matrix({ ep: ['old'], host: ['new'], exclude: [{ ep: 'old' }] })), [], 'the expansion itself is empty');
+  t.same(expandMatrix(matrix({ ep: ['old'], host: ['new'], exclude: [{ ep: 'old' }], include: [{ ep: 'old', host: 'new' }] })).length, 1, 'an include keeps the matrix non-empty');
+  await t.rejects(loadScenario(join(import.meta.dirname, '../fixtures/scenarios/all-excluded.yaml')), {
+    code: 'SCENARIO_INVALID',
+    excerpt: /all-excluded\.yaml:5:3: the excludes remove all 2 cells/,
+  });
+});

@@ -56,6 +56,16 @@ const cases: Array<[string, Array<[number, number, string]>]> = [
       [16, 11, "unknown step 'pingpong'"],
     ],
   ],
+  ['alias-bomb.yaml', [[13, 7, 'YAML alias *f expands to 597871 nodes']]],
+  ['all-excluded.yaml', [[5, 3, 'the excludes remove all 2 cells of the matrix']]],
+  [
+    'shadowed-params.yaml',
+    [
+      [6, 3, "parameter 'Nh' shadows the built-in parameter Nh"],
+      [7, 3, "parameter 'i' shadows the built-in parameter i"],
+    ],
+  ],
+  ['bom-error.yaml', [[1, 7, 'scenario names are lower-case']]],
 ];
 
 for (const [file, expected] of cases) {
@@ -104,6 +114,20 @@ t.test('defaults fill in and step ids default to the type', async (t) => {
     t.same(s.function.mws, [0x100000]);
   }
   t.equal(s.file, join(fixtures, 'base-ok.yaml'));
+});
+
+t.test('a UTF-8 byte order mark is accepted and does not shift columns', async (t) => {
+  const s = await loadScenario(join(fixtures, 'bom-ok.yaml'));
+  t.equal(s.name, 'tiny');
+  const error = await problems('bom-error.yaml');
+  t.equal((error.excerpt ?? '').split('\n')[1], '  name: Bom Error', 'the BOM is not echoed in the source line');
+});
+
+t.test('an alias bomb is refused quickly, as bad input', async (t) => {
+  const started = Date.now();
+  const error = await problems('alias-bomb.yaml');
+  t.equal(error.exitCode, 3);
+  t.ok(Date.now() - started < 2_000, `refused in ${Date.now() - started} ms`);
 });
 
 t.test('YAML numbers and booleans are accepted as expressions', async (t) => {
