@@ -14,6 +14,23 @@ export interface ExecOptions {
   check?: boolean;
   /** Text fed to the command's stdin. */
   stdin?: string;
+  /**
+   * Aborting rejects the exec at once (with the signal's reason: its code, this guest and command)
+   * and stops the remote command; an exec started on an aborted signal fails without running.
+   */
+  signal?: AbortSignal;
+  /** Handed the cleanup of a command that was aborted or timed out: whether its processes are gone. */
+  onCleanup?: (outcome: Promise<CleanupOutcome>) => void;
+}
+
+/** How stopping an abandoned remote command ended. */
+export interface CleanupOutcome {
+  guest: string;
+  command: string;
+  /** True when nothing of the command runs any more (or it never started). */
+  ok: boolean;
+  /** What happened, for the step's message: "killed process group 123", "still running: 123 124", ... */
+  detail: string;
 }
 
 export interface GuestExec {

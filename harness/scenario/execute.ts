@@ -1,7 +1,8 @@
 /**
  * Executes one cell on a booted pair: the implicit `setup` step (drivers, capability probes, function
  * configuration, host bind), then the scenario's steps in order. A step that throws is an ERROR for
- * that step only, unless a guest stopped answering: then the remaining steps are ERROR and the cell ends.
+ * that step only, unless a guest stopped answering or a timed-out step's commands could not be killed:
+ * then the remaining steps are ERROR and the cell ends.
  */
 import { HarnessError } from '../errors.ts';
 import type { Cell } from './matrix.ts';
@@ -50,7 +51,7 @@ export async function executeCell(ctx: CellContext, cell: Cell, scenario: Scenar
 
   const setup = await runStep(rig, { id: 'setup', type: 'setup' }, 600, (out) => setupCell(rig, out));
   steps.push(setup.result);
-  if (setup.error !== undefined) stopped = await guestsGone(rig);
+  if (setup.error !== undefined) stopped = setup.unclean ?? (await guestsGone(rig));
   const usable = setupUsable(setup.result);
 
   for (const step of scenario.steps) {
@@ -66,7 +67,8 @@ export async function executeCell(ctx: CellContext, cell: Cell, scenario: Scenar
     const impl = stepImpl(step);
     const outcome = await runStep(rig, step, impl.budgetSeconds, (out) => impl.run(rig, out));
     steps.push(outcome.result);
-    if (outcome.error !== undefined) stopped = await guestsGone(rig);
+    // A guest left running a command that could not be stopped is not a known state: end the cell.
+    if (outcome.error !== undefined) stopped = outcome.unclean ?? (await guestsGone(rig));
   }
 
   const result: CellResult = {

@@ -13,6 +13,7 @@ import type { PciFunction } from '../ntb/pci.ts';
 import type { CellContext } from './context.ts';
 import type { Scenario } from './schema.ts';
 import type { EpfFunction } from './schema-parts.ts';
+import { scopedGuest } from './step-scope.ts';
 import type { Side } from './types.ts';
 
 export class Rig {
@@ -39,8 +40,9 @@ export class Rig {
     readonly scenario: Scenario,
     readonly cellId: string,
   ) {
-    this.ep = ctx.ep;
-    this.host = ctx.host;
+    // Each exec carries the calling step's AbortSignal (step-scope.ts).
+    this.ep = scopedGuest(ctx.ep);
+    this.host = scopedGuest(ctx.host);
     this.link = ctx.link;
     this.fn = scenario.function;
     this.scale = cellTimeoutScale(ctx.timeoutScale, scenario.topology.timeout_scale);

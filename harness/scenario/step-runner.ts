@@ -1,7 +1,8 @@
 /**
  * Runs one step inside its frame: kmsg begin/end markers and taint reads on both guests, a console
- * mark for splats, a time budget, then judgement of every measurement and of the splats. A step that
- * throws keeps what it measured so far and gets an ERROR check; the cell goes on.
+ * mark for splats, a time budget (over it, the step is aborted and its guest commands killed), then
+ * judgement of every measurement and of the splats. A step that throws keeps what it measured so far
+ * and gets an ERROR check; the cell goes on unless the step left commands it could not stop.
  */
 import { HarnessError, isHarnessError } from '../errors.ts';
 import { stepMarker } from '../ntb/markers.ts';
@@ -9,6 +10,7 @@ import { judge } from './expect.ts';
 import type { Rig } from './rig.ts';
 import { judgeSplats, taintFlags, type Splat, type TaintChange, type TaintUnknown } from './splats.ts';
 import { worst } from './status.ts';
+import { runInScope, StepScope } from './step-scope.ts';
 import { Out } from './steps/util.ts';
 import type { CheckResult, Measurement, StepResult, Value } from './types.ts';
 import { matchCondition } from './when.ts';
@@ -24,16 +26,49 @@ function errorText(error: unknown): string {
   return (error as Error)?.message ?? String(error);
 }
 
-async function withBudget<T>(promise: Promise<T>, ms: number, stepId: string): Promise<T> {
+function oneLine(command: string): string {
+  const line = command.trim().split('\n')[0] ?? '';
+  return line.length > 100 ? `${line.slice(0, 97)}...` : line;
+}
+
+/**
+ * Runs the body in `scope` against its time budget. When the budget runs out the scope is aborted
+ * with a STEP_TIMEOUT that says what was running where: in-flight guest commands reject at once and
+ * are killed, and the body's later guest commands fail without running.
+ */
+async function withBudget(scope: StepScope, body: () => Promise<void>, ms: number, stepId: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HarnessError(`step ${stepId} did not finish within ${Math.round(ms / 1000)} s`, { code: 'STEP_TIMEOUT', kind: 'infra', phase: 'step' })), ms);
+    timer = setTimeout(() => {
+      const now = Date.now();
+      const running = [...scope.running].map((r) => `${r.guest}: $ ${oneLine(r.command)} (running ${((now - r.startedAt) / 1000).toFixed(1)} s)`);
+      const what = running.length ? `stopped while running ${running.join('; ')}` : 'no guest command was running';
+      const reason = new HarnessError(`step ${stepId} did not finish within ${Math.round(ms / 1000)} s; ${what}`, {
+        code: 'STEP_TIMEOUT',
+        kind: 'infra',
+        phase: 'step',
+        guest: [...scope.running][0]?.guest,
+      });
+      scope.abort(reason);
+      reject(reason);
+    }, ms);
   });
   try {
-    return await Promise.race([promise, timeout]);
+    await Promise.race([runInScope(scope, body), timeout]);
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** After an abort: how stopping the step's guest commands went; `unclean` if something may still run. */
+async function cleanupAfterAbort(rig: Rig, scope: StepScope): Promise<{ note: string; unclean?: string }> {
+  const outcomes = await scope.settle(rig.ms(30_000));
+  if (outcomes.length === 0) return { note: '' };
+  const failed = outcomes.filter((o) => !o.ok);
+  const note = outcomes.map((o) => `${o.guest}: ${o.detail}`).join('; ');
+  if (failed.length === 0) return { note };
+  const unclean = `step ${scope.stepId} timed out and its commands could not be stopped (${failed.map((o) => `${o.guest}: $ ${oneLine(o.command)}: ${o.detail}`).join('; ')}); the guest is in an unknown state`;
+  return { note, unclean };
 }
 
 /** Writes the marker on both guests; per side the taint value, or why it could not be read. */
@@ -52,6 +87,8 @@ async function markers(rig: Rig, which: 'begin' | 'end', stepId: string): Promis
 export interface StepOutcome {
   result: StepResult;
   error?: unknown;
+  /** Set when a timed-out step left commands that could not be stopped: the cell must not go on. */
+  unclean?: string;
 }
 
 export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, body: (out: Out) => Promise<void>): Promise<StepOutcome> {
@@ -71,11 +108,18 @@ export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, b
   const consoleMark = ctx.consoleMark();
   const measurements: Measurement[] = [];
   let error: unknown;
+  const scope = new StepScope(step.id);
+  // The body writes its own list, copied once it is over: an abandoned body adding later is ignored.
+  const own: Measurement[] = [];
   try {
-    await withBudget(body(new Out(measurements)), rig.ms(budgetSeconds * 1000), step.id);
+    await withBudget(scope, () => body(new Out(own)), rig.ms(budgetSeconds * 1000), step.id);
   } catch (caught) {
     error = caught;
   }
+  measurements.push(...own);
+  let cleanupNote = '';
+  let unclean: string | undefined;
+  if (scope.signal.aborted) ({ note: cleanupNote, unclean } = await cleanupAfterAbort(rig, scope));
   const taintAfter = await markers(rig, 'end', step.id);
   // Splats that could not be collected are an ERROR with the reason, never "no splats".
   const gaps: string[] = [];
@@ -103,7 +147,8 @@ export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, b
   }
   const splatJudgement = judgeSplats(step.id, splats, scenario.splats, rig.caps, taintJudged, gaps);
   checks.push(...splatJudgement.checks);
-  if (error !== undefined) checks.push({ id: 'step', check: 'step', status: 'ERROR', value: null, message: errorText(error) });
+  const errorMessage = error === undefined ? undefined : [errorText(error), unclean ?? cleanupNote].filter(Boolean).join(' — ');
+  if (errorMessage !== undefined) checks.push({ id: 'step', check: 'step', status: 'ERROR', value: null, message: errorMessage });
 
   for (const check of checks) ctx.emit({ kind: 'check', cell: cellId, step: step.id, check });
   for (const splat of splatJudgement.records) ctx.emit({ kind: 'splat', cell: cellId, step: step.id, splat });
@@ -119,8 +164,8 @@ export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, b
     checks,
     splats: splatJudgement.records,
     ...(Object.keys(taint).length ? { taint } : {}),
-    ...(error !== undefined ? { message: errorText(error) } : {}),
+    ...(errorMessage !== undefined ? { message: errorMessage } : {}),
   };
   ctx.emit({ kind: 'step-end', cell: cellId, step: result });
-  return { result, error };
+  return { result, error, ...(unclean ? { unclean } : {}) };
 }
