@@ -154,7 +154,9 @@ program
   .option('--results <dir>', 'results directory (default results/<run id>)')
   .option('--strict', 'XPASS (an expected failure that passed) fails the run')
   .option('--cell <id...>', 'run only these cells')
-  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[] }) => {
+  .option('--ep <kernel>', 'EP kernel for a single cell: a variant name or a source (debian:7.2, git:<repo>@<ref>, path:<tree>); host defaults to stock')
+  .option('--host <kernel>', 'host kernel for a single cell: a variant name or a source; EP defaults to stock')
+  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[]; ep?: string; host?: string }) => {
     process.exitCode = await runCommand(file, { ...opts, timeoutScale: timeoutScale(), log: progress });
   });
 

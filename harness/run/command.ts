@@ -8,6 +8,7 @@ import { HarnessError } from '../errors.ts';
 import { ensureSetup } from '../setup/setup.ts';
 import { makeRunKey } from '../guest/keys.ts';
 import { makeRunDirs } from '../util/rundir.ts';
+import { adHocScenario } from './adhoc.ts';
 import { ArtifactStore } from './artifacts.ts';
 import { bootCell } from './boot-cell.ts';
 
@@ -15,13 +16,22 @@ export interface RunCommandOptions {
   results?: string;
   strict?: boolean;
   cell?: string[];
+  /** Ad-hoc kernels (a variant name or a source) replacing the matrix by one cell; see adhoc.ts. */
+  ep?: string;
+  host?: string;
   timeoutScale: number;
   log: (line: string) => void;
 }
 
 /** `ntbh run <scenario>`: every cell booted through the link, reports written, the exit code returned. */
 export async function runCommand(file: string, options: RunCommandOptions): Promise<number> {
-  const scenario = await loadScenario(file);
+  let scenario = await loadScenario(file);
+  if (options.ep !== undefined || options.host !== undefined) {
+    if (options.cell?.length) {
+      throw new HarnessError('--cell cannot be combined with --ep/--host (they make the single cell)', { code: 'BAD_OPTIONS', kind: 'input', phase: 'scenario' });
+    }
+    scenario = adHocScenario(scenario, { ep: options.ep, host: options.host });
+  }
   let cells = expandMatrix(scenario);
   if (options.cell?.length) {
     cells = cells.filter((cell) => options.cell!.includes(cell.id));
