@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { HarnessError } from '../errors.ts';
 import { onTeardown } from '../util/teardown.ts';
 import type { LinkWitness, MsiDelivery, WireEvent, WireMark } from './types.ts';
-import { encode, IrqType, irqResultNames, MessageReader, Role, traceFields, type FunctionDescription, type Message } from './wire.ts';
+import { encode, IrqType, irqResultNames, MessageReader, NUM_BARS, Role, traceFields, type FunctionDescription, type Message, type OutMessage } from './wire.ts';
 
 /** How the relay plugs the RC-side function in and out (QMP on the RC's QEMU; see hotplug.ts). */
 export interface Plugger {
@@ -145,7 +145,7 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
     });
   }
 
-  private send(side: Side, message: Exclude<Message, { type: 'UNKNOWN' }>): void {
+  private send(side: Side, message: OutMessage): void {
     const socket = this.sockets[side];
     if (!socket) return;
     socket.write(encode(message, this.seq++));
@@ -153,6 +153,11 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   }
 
   private handle(side: Side, message: Message, seq: number): void {
+    if (message.type === 'INVALID') {
+      // Same policy as the devices: log and drop the message, keep the connection.
+      this.record('relay', 'PROTOCOL_ERROR', { side, seq, msgType: message.code, error: message.reason });
+      return;
+    }
     this.record(side, message.type, { seq, ...traceFields(message) });
     if (side === 'ep') this.fromEp(message);
     else this.fromRc(message);
@@ -175,7 +180,7 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
         break;
       case 'SET_BAR':
         // Keep the description current: the next plug must carry the latest BAR targets.
-        if (this.description) this.description.bars[message.bar] = message.entry;
+        if (this.description && message.bar < NUM_BARS) this.description.bars[message.bar] = message.entry;
         if (this.plugged) this.send('rc', message);
         break;
       case 'RAISE_IRQ':

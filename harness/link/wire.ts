@@ -5,6 +5,10 @@
 export const VLINK_MAGIC = 0x4b4e4c56;
 export const VLINK_VERSION = 1;
 export const HEADER_SIZE = 16;
+/** As VLINK_MAX_PAYLOAD in link/qemu/hw/vepc-wire.h: longer messages are skipped by their length, never buffered. */
+export const MAX_PAYLOAD = 1024;
+/** BARs of a PCI function (VEPC_NUM_BARS / VF_NUM_BARS on the C side): SET_BAR's `bar` is 0..5. */
+export const NUM_BARS = 6;
 
 export const MsgType = {
   HELLO: 1,
@@ -63,7 +67,12 @@ export type Message =
   | { type: 'HOST_CONFIG'; msiEnabledVectors: number; command: number }
   | { type: 'WINDOW'; index: number; mapped: number; apertureOffset: bigint; pciAddr: bigint; size: bigint }
   | { type: 'LINK_STATE'; up: number }
-  | { type: 'UNKNOWN'; code: number };
+  | { type: 'UNKNOWN'; code: number }
+  /** A message the peer should not have sent (too long, an index out of range): reported, never acted on. */
+  | { type: 'INVALID'; code: number; reason: string };
+
+/** What can be put on the wire. */
+export type OutMessage = Exclude<Message, { type: 'UNKNOWN' | 'INVALID' }>;
 
 const typeNames = new Map<number, MsgTypeName>(Object.entries(MsgType).map(([name, code]) => [code, name as MsgTypeName]));
 
@@ -117,8 +126,12 @@ export function decodePayload(type: number, p: Buffer): Message {
       };
     case 'STOP':
       return { type: name };
-    case 'SET_BAR':
-      return { type: name, bar: p.readUInt32LE(0), entry: readBar(p, 8) };
+    case 'SET_BAR': {
+      const bar = p.readUInt32LE(0);
+      // The relay indexes the function's bars with it; the C side ignores such a SET_BAR too.
+      if (bar >= NUM_BARS) return { type: 'INVALID', code: type, reason: `SET_BAR for BAR${bar}, outside 0..${NUM_BARS - 1}` };
+      return { type: name, bar, entry: readBar(p, 8) };
+    }
     case 'RAISE_IRQ':
       return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4) };
     case 'IRQ_RESULT':
@@ -132,7 +145,7 @@ export function decodePayload(type: number, p: Buffer): Message {
   }
 }
 
-export function encode(message: Exclude<Message, { type: 'UNKNOWN' }>, seq: number): Buffer {
+export function encode(message: OutMessage, seq: number): Buffer {
   let payload: Buffer;
   switch (message.type) {
     case 'HELLO':
@@ -200,17 +213,36 @@ export function encode(message: Exclude<Message, { type: 'UNKNOWN' }>, seq: numb
   return Buffer.concat([header, payload]);
 }
 
-/** Reassembles messages from a byte stream delivered in arbitrary chunks. */
+/**
+ * Reassembles messages from a byte stream delivered in arbitrary chunks. A bad header throws (the
+ * stream cannot be resynchronised); a payload over MAX_PAYLOAD comes out as INVALID and its bytes are
+ * skipped as they arrive, so a peer cannot make the reader hold more than one legal message.
+ */
 export class MessageReader {
   private buffer: Buffer = Buffer.alloc(0);
+  /** Bytes of an oversized payload still to be dropped. */
+  private skipping = 0;
 
   push(chunk: Buffer): { header: Header; message: Message }[] {
+    if (this.skipping > 0) {
+      const dropped = Math.min(this.skipping, chunk.length);
+      this.skipping -= dropped;
+      chunk = chunk.subarray(dropped);
+    }
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     const out: { header: Header; message: Message }[] = [];
     while (this.buffer.length >= HEADER_SIZE) {
       const header = decodeHeader(this.buffer);
       if (header.magic !== VLINK_MAGIC || header.version !== VLINK_VERSION) {
         throw new Error(`bad link message header (magic ${header.magic.toString(16)}, version ${header.version})`);
+      }
+      if (header.length > MAX_PAYLOAD) {
+        out.push({ header, message: { type: 'INVALID', code: header.type, reason: `payload of ${header.length} bytes exceeds ${MAX_PAYLOAD}` } });
+        const available = this.buffer.length - HEADER_SIZE;
+        const dropped = Math.min(available, header.length);
+        this.skipping = header.length - dropped;
+        this.buffer = this.buffer.subarray(HEADER_SIZE + dropped);
+        continue;
       }
       if (this.buffer.length < HEADER_SIZE + header.length) break;
       const payload = this.buffer.subarray(HEADER_SIZE, HEADER_SIZE + header.length);

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LinkRelay, type Plugger } from '../../harness/link/relay.ts';
-import { encode, MessageReader, type FunctionDescription, type Message } from '../../harness/link/wire.ts';
+import { encode, HEADER_SIZE, MessageReader, MsgType, VLINK_MAGIC, type FunctionDescription, type Message, type OutMessage } from '../../harness/link/wire.ts';
 
 // Orchestration logic only: two scripted sockets stand in for the QEMU devices. The real devices
 // are exercised by the e2e link tests.
@@ -22,7 +22,7 @@ class FakeDevice {
     });
     return new FakeDevice(socket);
   }
-  send(message: Exclude<Message, { type: 'UNKNOWN' }>): void {
+  send(message: OutMessage): void {
     this.socket.write(encode(message, this.seq++));
   }
   async waitFor(type: string, count = 1): Promise<Message[]> {
@@ -82,4 +82,43 @@ t.test('START plugs, MSIs are forwarded and counted per vector, STOP unplugs', a
   const trace = (await readFile(join(dir, 'wire.ndjson'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
   t.ok(trace.some((e) => e.type === 'MSI' && e.vector === 2 && e.result === 'delivered'), 'the NDJSON trace names each MSI');
   t.ok(trace.every((e) => typeof e.t === 'number' && e.link === 0));
+});
+
+t.test('oversized and out-of-range messages are clean protocol errors: logged, dropped, the link goes on', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const relay = new LinkRelay(1, dir, join(dir, 'wire.ndjson'));
+  const plugged: FunctionDescription[] = [];
+  relay.plugger = { plug: async (d) => void plugged.push(structuredClone(d)), unplug: async () => undefined };
+  await relay.listen();
+  t.teardown(() => relay.close());
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  ep.send({ type: 'START', ...description });
+  await relay.waitLinkState(true, 2000);
+
+  // A SET_BAR for BAR 4096 (the relay used to store it into bars[4096]) and a 64 KiB message.
+  const setBar = encode({ type: 'SET_BAR', bar: 0, entry: { epRamOffset: 0x1000n, size: 0x1000n, flags: 1 } }, 50);
+  setBar.writeUInt32LE(4096, HEADER_SIZE);
+  const huge = Buffer.alloc(HEADER_SIZE + 65536);
+  huge.writeUInt32LE(VLINK_MAGIC, 0);
+  huge.writeUInt16LE(1, 4);
+  huge.writeUInt16LE(MsgType.RAISE_IRQ, 6);
+  huge.writeUInt32LE(65536, 8);
+  ep.socket.write(Buffer.concat([setBar, huge]));
+  ep.send({ type: 'RAISE_IRQ', irqType: 2, number: 1 });
+  await rc.waitFor('RAISE_IRQ');
+  const errors = relay.events().filter((e) => e.type === 'PROTOCOL_ERROR');
+  t.same(
+    errors.map((e) => e.error),
+    ['SET_BAR for BAR4096, outside 0..5', 'payload of 65536 bytes exceeds 1024'],
+  );
+  t.notOk(rc.received.some((m) => m.type === 'SET_BAR'), 'the bad SET_BAR is not forwarded');
+  t.notOk(ep.socket.destroyed, 'the EP stays connected, as the C side keeps its connection');
+
+  ep.send({ type: 'STOP' });
+  await relay.waitLinkState(false, 2000);
+  ep.send({ type: 'START', ...description });
+  await relay.waitLinkState(true, 2000);
+  t.equal(plugged.at(-1)!.bars.length, 6, 'the description still has exactly six BARs');
 });

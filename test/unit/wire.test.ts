@@ -1,5 +1,15 @@
 import t from 'tap';
-import { encode, MessageReader, decodeHeader, VLINK_MAGIC, HEADER_SIZE } from '../../harness/link/wire.ts';
+import { encode, MessageReader, decodeHeader, VLINK_MAGIC, HEADER_SIZE, MAX_PAYLOAD, MsgType, NUM_BARS } from '../../harness/link/wire.ts';
+
+/** A header with any type and length, as a misbehaving peer might send it. */
+function rawHeader(type: number, length: number): Buffer {
+  const header = Buffer.alloc(HEADER_SIZE);
+  header.writeUInt32LE(VLINK_MAGIC, 0);
+  header.writeUInt16LE(1, 4);
+  header.writeUInt16LE(type, 6);
+  header.writeUInt32LE(length, 8);
+  return header;
+}
 
 t.test('every message type survives encode → chunked reassembly → decode', async (t) => {
   const bars = Array.from({ length: 6 }, (_, n) => ({ epRamOffset: BigInt(n) * 0x10000n, size: n === 0 ? 0x1000n : 0n, flags: n === 0 ? 1 : 0 }));
@@ -46,4 +56,44 @@ t.test('unknown types are skipped by length, bad magic is refused', async (t) =>
   const bad = Buffer.from(encode({ type: 'STOP' }, 1));
   bad.writeUInt32LE(0xdeadbeef, 0);
   t.throws(() => new MessageReader().push(bad), /bad link message header/);
+});
+
+t.test('the caps are the C side\'s (vepc-wire.h VLINK_MAX_PAYLOAD, six BARs)', async (t) => {
+  t.equal(MAX_PAYLOAD, 1024);
+  t.equal(NUM_BARS, 6);
+});
+
+t.test('an oversized payload is INVALID and skipped by its length, in any chunking; the stream goes on', async (t) => {
+  const stream = Buffer.concat([rawHeader(MsgType.START, 2000), Buffer.alloc(2000, 0xab), encode({ type: 'STOP' }, 7)]);
+  for (const size of [1, 7, 1500, stream.length]) {
+    const reader = new MessageReader();
+    const out = [];
+    for (let at = 0; at < stream.length; at += size) out.push(...reader.push(stream.subarray(at, at + size)));
+    t.same(
+      out.map((m) => m.message),
+      [{ type: 'INVALID', code: MsgType.START, reason: 'payload of 2000 bytes exceeds 1024' }, { type: 'STOP' }],
+      `chunks of ${size}`,
+    );
+  }
+});
+
+t.test('a 4 GiB length is reported at once and its bytes are dropped, not buffered', async (t) => {
+  const reader = new MessageReader();
+  t.same(reader.push(rawHeader(MsgType.HELLO, 0xffffffff)).map((m) => m.message.type), ['INVALID']);
+  const junk = Buffer.alloc(1 << 20, 0x41);
+  let out = 0;
+  for (let i = 0; i < 64; i++) out += reader.push(junk).length;
+  t.equal(out, 0, '64 MiB of payload come and go');
+  t.ok((reader as unknown as { buffer: Buffer }).buffer.length === 0, 'nothing held');
+});
+
+t.test('SET_BAR with a BAR index outside 0..5 is INVALID, never an index', async (t) => {
+  for (const bar of [6, 7, 0xffffffff]) {
+    const good = encode({ type: 'SET_BAR', bar: 0, entry: { epRamOffset: 0n, size: 0x1000n, flags: 1 } }, 1);
+    good.writeUInt32LE(bar, HEADER_SIZE);
+    const [entry] = new MessageReader().push(good);
+    t.same(entry!.message, { type: 'INVALID', code: MsgType.SET_BAR, reason: `SET_BAR for BAR${bar}, outside 0..5` });
+  }
+  const [ok] = new MessageReader().push(encode({ type: 'SET_BAR', bar: 5, entry: { epRamOffset: 0n, size: 0x1000n, flags: 1 } }, 1));
+  t.equal(ok!.message.type, 'SET_BAR', 'BAR5 is fine');
 });
