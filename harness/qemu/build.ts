@@ -35,7 +35,10 @@ export async function buildLinkQemu(log: (line: string) => void = () => undefine
   });
   const key = hashParts({
     dsc,
-    devices: await hashTree(join(repoRoot, 'link', 'qemu')),
+    // What goes into the binaries (not link/qemu/fuzz or the README): sources, build script, wiring patch.
+    devices: await hashTree(join(repoRoot, 'link', 'qemu', 'hw')),
+    build: await readFile(join(repoRoot, 'link', 'qemu', 'build.sh')),
+    patch: await readFile(join(repoRoot, 'link', 'qemu', 'qemu-7.2-vepc.patch')),
     header: await hashTree(join(repoRoot, 'link', 'include')),
   });
   const dir = cachePath('qemu', short(key));

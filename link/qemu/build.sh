@@ -57,7 +57,7 @@ install_if_changed() {
         log "updated ${2#"$src"/}"
     fi
 }
-for f in vepc.c vepc-function.c vepc-wire.c vepc-wire.h; do
+for f in vepc.c vepc-function.c vepc-wire.c vepc-wire.h vlink-rx.c vlink-rx.h; do
     install_if_changed "$here/hw/$f" "$src/hw/misc/$f"
 done
 install_if_changed "$link_dir/include/vepc-link.h" "$src/include/hw/misc/vepc-link.h"

@@ -1,6 +1,6 @@
 /*
  * vepc-wire.c - link protocol framing and peer RAM mapping shared by the
- * "vepc" and "vepc-function" devices.  The protocol itself is defined in
+ * "vepc" and "vepc-function" devices.  Reassembly itself is vlink-rx.c.  The protocol itself is defined in
  * hw/misc/vepc-link.h and explained in link/PROTOCOL.md.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -40,20 +40,18 @@ void vlink_wire_opened(VlinkWire *w)
 {
     w->connected = true;
     w->tx_seq = 0;
-    w->rx_have = 0;
-    w->rx_skip = 0;
+    vlink_rx_reset(&w->rx);
 }
 
 void vlink_wire_closed(VlinkWire *w)
 {
     w->connected = false;
-    w->rx_have = 0;
-    w->rx_skip = 0;
+    vlink_rx_reset(&w->rx);
 }
 
 int vlink_wire_can_receive(VlinkWire *w)
 {
-    return sizeof(w->rx_buf);
+    return sizeof(w->rx.buf);
 }
 
 bool vlink_wire_send(VlinkWire *w, uint16_t type,
@@ -97,77 +95,39 @@ bool vlink_payload(VlinkWire *w, uint16_t type, const uint8_t *payload,
     return true;
 }
 
-/* A wrong magic or version means we are not talking to our relay: hang up. */
-static bool vlink_check_header(VlinkWire *w, const struct vlink_header *hdr)
-{
-    if (le32_to_cpu(hdr->magic) != VLINK_MAGIC) {
-        error_report("%s: bad link magic 0x%08x, dropping the connection",
-                     w->name, le32_to_cpu(hdr->magic));
-        return false;
-    }
-    if (le16_to_cpu(hdr->version) != VLINK_VERSION) {
-        error_report("%s: link version %u, we speak %u, dropping the "
-                     "connection", w->name, le16_to_cpu(hdr->version),
-                     VLINK_VERSION);
-        return false;
-    }
-    return true;
-}
-
 /*
  * Consume up to @size bytes and return how many were used.  Dispatches a
  * message when it is complete; returns -1 if the connection was dropped.
  */
 static int vlink_wire_feed(VlinkWire *w, const uint8_t *buf, int size)
 {
-    struct vlink_header hdr;
-    uint32_t len, want, n;
+    VlinkRx *rx = &w->rx;
+    uint32_t used;
 
-    if (w->rx_skip) {
-        n = MIN(w->rx_skip, (uint32_t)size);
-        w->rx_skip -= n;
-        return n;
+    switch (vlink_rx_feed(rx, buf, size, &used)) {
+    case VLINK_RX_MORE:
+        return used;
+    case VLINK_RX_SKIP:
+        qemu_log_mask(LOG_UNIMP, "%s: skipping message type %u with "
+                      "%u payload bytes\n", w->name, rx->type, rx->length);
+        return used;
+    case VLINK_RX_BAD_MAGIC:
+        /* A wrong magic or version: we are not talking to our relay. */
+        error_report("%s: bad link magic 0x%08x, dropping the connection",
+                     w->name, rx->magic);
+        break;
+    case VLINK_RX_BAD_VERSION:
+        error_report("%s: link version %u, we speak %u, dropping the "
+                     "connection", w->name, rx->version, VLINK_VERSION);
+        break;
+    case VLINK_RX_MESSAGE:
+        w->handle(w->opaque, rx->type, vlink_rx_payload(rx), rx->length);
+        /* The handler may have answered and found the connection gone. */
+        return w->connected ? (int)used : -1;
     }
-
-    want = VLINK_HEADER_SIZE;
-    if (w->rx_have >= VLINK_HEADER_SIZE) {
-        memcpy(&hdr, w->rx_buf, sizeof(hdr));
-        want += le32_to_cpu(hdr.length);
-    }
-    n = MIN(want - w->rx_have, (uint32_t)size);
-    memcpy(w->rx_buf + w->rx_have, buf, n);
-    w->rx_have += n;
-    if (w->rx_have < want) {
-        return n;
-    }
-
-    memcpy(&hdr, w->rx_buf, sizeof(hdr));
-    if (want == VLINK_HEADER_SIZE) {
-        /* The header just completed: check it and size the payload. */
-        if (!vlink_check_header(w, &hdr)) {
-            vlink_wire_closed(w);
-            qemu_chr_fe_disconnect(w->chr);
-            return -1;
-        }
-        len = le32_to_cpu(hdr.length);
-        if (len > VLINK_MAX_PAYLOAD) {
-            qemu_log_mask(LOG_UNIMP, "%s: skipping message type %u with "
-                          "%u payload bytes\n", w->name,
-                          le16_to_cpu(hdr.type), len);
-            w->rx_have = 0;
-            w->rx_skip = len;
-            return n;
-        }
-        if (len > 0) {
-            return n;
-        }
-    }
-
-    w->rx_have = 0;
-    w->handle(w->opaque, le16_to_cpu(hdr.type),
-              w->rx_buf + VLINK_HEADER_SIZE, le32_to_cpu(hdr.length));
-    /* The handler may have answered and found the connection gone. */
-    return w->connected ? (int)n : -1;
+    vlink_wire_closed(w);
+    qemu_chr_fe_disconnect(w->chr);
+    return -1;
 }
 
 void vlink_wire_receive(VlinkWire *w, const uint8_t *buf, int size)

@@ -11,10 +11,7 @@
 #include "chardev/char-fe.h"
 #include "exec/memory.h"
 #include "hw/misc/vepc-link.h"
-
-#define VLINK_HEADER_SIZE       16
-/* Our largest message is START (160 bytes); anything longer is skipped. */
-#define VLINK_MAX_PAYLOAD       1024
+#include "vlink-rx.h"
 
 /* Called once per complete message; @payload is in wire (LE) order. */
 typedef void VlinkHandler(void *opaque, uint16_t type,
@@ -30,9 +27,7 @@ typedef struct VlinkWire {
     uint32_t tx_seq;
 
     /* Reassembly: the chardev hands us arbitrary chunks. */
-    uint8_t rx_buf[VLINK_HEADER_SIZE + VLINK_MAX_PAYLOAD];
-    uint32_t rx_have;           /* bytes of the current message in rx_buf */
-    uint32_t rx_skip;           /* payload bytes of an oversized message to drop */
+    VlinkRx rx;
 } VlinkWire;
 
 void vlink_wire_init(VlinkWire *w, CharBackend *chr, const char *name,
