@@ -3,7 +3,7 @@
  * compiler. The infrastructure emits `phase` events (boot, ssh, link, ...); the executor the rest.
  * Every event is also written to events.ndjson by the ndjson reporter.
  */
-import type { CellResult, CheckResult, RunResult, SplatRecord, StepResult } from './scenario/types.ts';
+import type { CellKernels, CellResult, CheckResult, RunResult, SplatRecord, StepResult } from './scenario/types.ts';
 
 export interface CellRef {
   id: string;
@@ -24,6 +24,8 @@ export type HarnessEvent =
       durationMs?: number;
       message?: string;
     }
+  /** The kernels a cell is about to boot, from the kernel cache's metadata. */
+  | { kind: 'kernels'; cell: string; kernels: CellKernels }
   | { kind: 'capabilities'; cell: string; guest: string; values: Record<string, boolean>; unknown: Record<string, string>; release?: string }
   | { kind: 'step-start'; cell: string; step: string; type: string }
   | { kind: 'check'; cell: string; step: string; check: CheckResult }

@@ -1,7 +1,7 @@
 /** Shared formatting for reporters: status colours, durations, text cleanup for XML and TAP. */
 import pc from 'picocolors';
 import stripAnsi from 'strip-ansi';
-import type { Status, Value } from '../scenario/types.ts';
+import type { CellKernel, Status, Value } from '../scenario/types.ts';
 
 export type Colors = ReturnType<typeof pc.createColors>;
 
@@ -53,4 +53,10 @@ export function showValue(value: Value | undefined): string {
   if (Array.isArray(value)) return `[${value.map((v) => showValue(v)).join(', ')}]`;
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);
+}
+
+/** "6.12.117 arm64, debian:6.12 + old": the release booted, the source as given and the patch sets. */
+export function kernelText(kernel: CellKernel): string {
+  const patches = kernel.patches.length ? ` + ${kernel.patches.join(' + ')}` : '';
+  return `${kernel.release} ${kernel.arch}, ${kernel.source}${patches}`;
 }

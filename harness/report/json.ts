@@ -1,7 +1,8 @@
 /**
  * results.json: the machine-readable result. Top-level `status`; `cells[]` each with id, ep, host,
- * status and steps[] (id, status, values = measured, checks with expected/known); capabilities,
- * params, durationMs, message; the interop groups; totals and the exit code.
+ * kernels (per side: release, source, sourceId, sha256, name, arch, key, ...), status and steps[]
+ * (id, status, values = measured, checks with expected/known); capabilities, params, durationMs,
+ * message; the interop groups; totals and the exit code.
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,6 +26,7 @@ export function resultsJson(run: RunResult): Record<string, unknown> {
       id: cell.id,
       ep: cell.ep,
       host: cell.host,
+      kernels: cell.kernels ?? {},
       status: cell.status,
       durationMs: cell.durationMs,
       ...(cell.message ? { message: cell.message } : {}),

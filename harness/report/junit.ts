@@ -1,12 +1,12 @@
 /**
- * JUnit XML for CI dashboards: a <testsuite> per cell (plus one for the interop property), a <testcase>
- * per check. FAIL → <failure>, ERROR → <error> (infrastructure), SKIP → <skipped>, XFAIL → <skipped
+ * JUnit XML for CI dashboards: a <testsuite> per cell (plus one for the interop property) with the
+ * cell's kernels as <properties> (ep.release, ep.source, ...), a <testcase> per check. FAIL → <failure>, ERROR → <error> (infrastructure), SKIP → <skipped>, XFAIL → <skipped
  * type="xfail"> (pytest's convention), XPASS → passed, or <failure> under --strict. ANSI sequences and
  * XML-invalid characters are stripped.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CheckResult, RunResult, Status } from '../scenario/types.ts';
+import type { CellKernels, CheckResult, RunResult, Status } from '../scenario/types.ts';
 import { showValue, xmlEscape } from './format.ts';
 
 interface Case {
@@ -44,7 +44,27 @@ function checkCase(classname: string, check: CheckResult): Case {
   return { classname, name: check.id, status: check.status, message: check.message, detail };
 }
 
-function suite(name: string, cases: Case[], strict: boolean, timeSec: number): string {
+/** Each side's kernel as testsuite properties: which release and source a cell's verdicts are about. */
+function kernelProperties(kernels: CellKernels | undefined): string[] {
+  const props = (['ep', 'host'] as const).flatMap((side) => {
+    const k = kernels?.[side];
+    if (!k) return [];
+    const entries: [string, string | undefined][] = [
+      ['release', k.release],
+      ['kernel', k.name],
+      ['arch', k.arch],
+      ['source', k.source],
+      ['source_id', k.sourceId],
+      ['sha256', k.sha256],
+      ['patches', k.patches.join(',') || undefined],
+      ['key', k.key],
+    ];
+    return entries.filter(([, v]) => v !== undefined).map(([key, value]) => `      <property name="${side}.${key}" value="${xmlEscape(value!)}"/>`);
+  });
+  return props.length ? ['    <properties>', ...props, '    </properties>'] : [];
+}
+
+function suite(name: string, cases: Case[], strict: boolean, timeSec: number, properties: string[] = []): string {
   const count = (pred: (c: Case) => boolean) => cases.filter(pred).length;
   const failures = count((c) => c.status === 'FAIL' || (strict && c.status === 'XPASS'));
   const errors = count((c) => c.status === 'ERROR');
@@ -55,7 +75,7 @@ function suite(name: string, cases: Case[], strict: boolean, timeSec: number): s
     const open = `    <testcase classname="${xmlEscape(c.classname)}" name="${xmlEscape(c.name)}"${time}`;
     return inner ? `${open}>${inner}</testcase>` : `${open}/>`;
   });
-  return [`  <testsuite name="${xmlEscape(name)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${timeSec.toFixed(3)}">`, ...body, '  </testsuite>'].join('\n');
+  return [`  <testsuite name="${xmlEscape(name)}" tests="${cases.length}" failures="${failures}" errors="${errors}" skipped="${skipped}" time="${timeSec.toFixed(3)}">`, ...properties, ...body, '  </testsuite>'].join('\n');
 }
 
 export function renderJunit(run: RunResult): string {
@@ -65,7 +85,7 @@ export function renderJunit(run: RunResult): string {
       if (step.checks.length === 0) return [{ classname, name: step.id, status: step.status, message: step.message, timeSec: step.durationMs / 1000 }];
       return step.checks.map((check) => checkCase(classname, check));
     });
-    return suite(`${run.scenario}/${cell.id}`, cases, run.strict, cell.durationMs / 1000);
+    return suite(`${run.scenario}/${cell.id}`, cases, run.strict, cell.durationMs / 1000, kernelProperties(cell.kernels));
   });
   if (run.interop.groups.length > 0) {
     const cases = run.interop.groups.map((g): Case => ({ classname: `${run.scenario}.interop.${g.direction}`, name: `${g.receiver}-${g.variant}`, status: g.status, message: g.message }));

@@ -1,11 +1,12 @@
 /**
- * The terminal report: one line per finished cell while the run goes, then the matrix (cells × steps,
- * each cell the worst of its checks), the interop row, the problems worth reading, and the totals.
+ * The terminal report: one line per finished cell while the run goes (with its kernels' releases), then
+ * the matrix (cells × steps, each cell the worst of its checks), the kernels each variant stands for,
+ * the interop row, the problems worth reading, and the totals.
  * Fits 100 columns: wide matrices wrap into several tables.
  */
 import type { Stamped } from '../events.ts';
-import type { CellResult, CheckResult, RunResult, Status } from '../scenario/types.ts';
-import { cleanText, colors, duration, paintStatus, showValue, type Colors } from './format.ts';
+import type { CellKernel, CellResult, CheckResult, RunResult, Status } from '../scenario/types.ts';
+import { cleanText, colors, duration, kernelText, paintStatus, showValue, type Colors } from './format.ts';
 
 const WIDTH = 100;
 const COL = 6; // "XFAIL" + a space
@@ -53,6 +54,33 @@ function interopLines(run: RunResult, c: Colors): string[] {
   return lines;
 }
 
+/** One line per kernel the run booted: which release and source each variant name stands for. */
+function kernelLines(run: RunResult, c: Colors): string[] {
+  const seen = new Map<string, { side: string; kernel: CellKernel }>();
+  for (const cell of run.cells) {
+    for (const side of ['ep', 'host'] as const) {
+      const kernel = cell.kernels?.[side];
+      if (kernel) seen.set(`${side}\u0000${kernel.name}\u0000${kernel.release}\u0000${kernel.key}`, { side, kernel });
+    }
+  }
+  if (seen.size === 0) return [];
+  const nameWidth = Math.max(...[...seen.values()].map(({ kernel }) => kernel.name.length));
+  const lines = [...seen.values()].map(({ side, kernel }) => {
+    const id = kernel.sourceId !== kernel.source ? `  [${kernel.sourceId}]` : '';
+    const line = `  ${side.padEnd(4)} ${kernel.name.padEnd(nameWidth)}  ${kernelText(kernel)}${id}`;
+    return line.length > WIDTH ? `${line.slice(0, WIDTH - 3)}...` : line;
+  });
+  return [c.bold('kernels'), ...lines, ''];
+}
+
+/** "ep 6.12.117, host 7.2.13": the releases a finished cell ran. */
+function cellReleases(cell: CellResult): string {
+  return (['ep', 'host'] as const)
+    .filter((side) => cell.kernels?.[side])
+    .map((side) => `${side} ${cell.kernels![side]!.release}`)
+    .join(', ');
+}
+
 const NOTEWORTHY: Status[] = ['FAIL', 'ERROR', 'XPASS'];
 
 function problemLines(run: RunResult, c: Colors, max: number): string[] {
@@ -92,7 +120,7 @@ function xfailLines(run: RunResult, c: Colors): string[] {
     }
   }
   if (groups.size === 0) return [];
-  const lines = [c.bold('expected failures (known behaviour of kernels without the series)')];
+  const lines = [c.bold('expected failures (known behaviour of the kernels under test)')];
   for (const [key, { cells, checks }] of groups) {
     const [name, reason] = key.split('\u0000') as [string, string];
     const text = `${name}: ${reason} — ${cells.size} cell${cells.size === 1 ? '' : 's'}, ${checks} check${checks === 1 ? '' : 's'}`;
@@ -111,6 +139,7 @@ export function renderSummary(run: RunResult, options: { color: boolean; maxProb
     c.bold(`${run.scenario}: ${run.cells.length} cell${run.cells.length === 1 ? '' : 's'} in ${duration(run.durationMs)}`),
     '',
     ...matrixTables(run, c),
+    ...kernelLines(run, c),
     ...interopLines(run, c),
     '',
     ...xfailLines(run, c),
@@ -129,9 +158,11 @@ export function summaryReporter(options: SummaryOptions): (event: Stamped) => vo
       case 'run-start':
         options.write(`${c.bold(event.scenario)}: ${event.cells.length} cell(s)\n`);
         break;
-      case 'cell-end':
-        options.write(`  ${paintStatus(event.cell.status, c, event.cell.status.padEnd(5))} ${event.cell.id} (${duration(event.cell.durationMs)})${event.cell.message ? ` — ${cleanText(event.cell.message)}` : ''}\n`);
+      case 'cell-end': {
+        const releases = cellReleases(event.cell);
+        options.write(`  ${paintStatus(event.cell.status, c, event.cell.status.padEnd(5))} ${event.cell.id} (${duration(event.cell.durationMs)})${releases ? ` ${releases}` : ''}${event.cell.message ? ` — ${cleanText(event.cell.message)}` : ''}\n`);
         break;
+      }
       case 'run-end':
         options.write(renderSummary(event.run, options));
         break;

@@ -1,13 +1,14 @@
 /**
- * TAP 14: a subtest per cell, a subtest per step, a test point per check. XFAIL is `not ok # TODO`
- * (an expected failure), XPASS `ok # TODO` (a TODO that passed), SKIP `ok # SKIP`; FAIL and ERROR are
- * `not ok` with a YAML diagnostic (message, expected, known, got, severity).
+ * TAP 14: a subtest per cell (a `# kernels:` comment names its releases), a subtest per step, a test
+ * point per check. XFAIL is `not ok # TODO` (an expected failure), XPASS `ok # TODO` (a TODO that
+ * passed), SKIP `ok # SKIP`; FAIL and ERROR are `not ok` with a YAML diagnostic (message, expected,
+ * known, got, severity).
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CheckResult, RunResult, Status } from '../scenario/types.ts';
 import { isPassing } from '../scenario/status.ts';
-import { cleanText, showValue } from './format.ts';
+import { cleanText, kernelText, showValue } from './format.ts';
 
 function oneLine(text: string): string {
   // '#' would start a directive inside a description.
@@ -51,6 +52,8 @@ export function renderTap(run: RunResult): string {
   out.push(`1..${top}`);
   run.cells.forEach((cell, c) => {
     out.push(`# Subtest: ${cell.id}`, `    1..${cell.steps.length}`);
+    const kernels = (['ep', 'host'] as const).filter((side) => cell.kernels?.[side]).map((side) => `${side} ${kernelText(cell.kernels![side]!)}`);
+    if (kernels.length) out.push(`    # kernels: ${oneLine(kernels.join('; '))}`);
     cell.steps.forEach((step, s) => {
       out.push(`    # Subtest: ${step.id}`, `        1..${step.checks.length}`);
       step.checks.forEach((check, k) => {

@@ -8,7 +8,9 @@ import { LinkedPair } from '../topology/pair.ts';
 import type { SshKey } from '../guest/keys.ts';
 import type { Emitter } from '../events.ts';
 import type { RunDirs } from '../util/rundir.ts';
-import type { ArtifactStore } from './artifacts.ts';
+import type { CellKernels } from '../scenario/types.ts';
+import type { ArtifactStore, BootArtifacts } from './artifacts.ts';
+import { cellKernel } from './cell-kernels.ts';
 import { cellTimeoutScale, scaleMs } from '../util/timeouts.ts';
 
 export interface CellBootOptions {
@@ -25,11 +27,20 @@ export interface CellBootOptions {
 export async function bootCell(cell: Cell, options: CellBootOptions): Promise<BootedCell> {
   const { scenario, store, emitter } = options;
   const topology = scenario.topology;
-  const [qemu, ep, host] = await Promise.all([
-    store.linkQemu(),
-    store.guest(resolveKernel(scenario, cell.ep), topology.ep.arch),
-    store.guest(resolveKernel(scenario, cell.host), topology.host.arch),
-  ]);
+  const specs = { ep: resolveKernel(scenario, cell.ep), host: resolveKernel(scenario, cell.host) };
+  // QEMU builds alongside the kernels; its failure is raised below, after the kernels are reported.
+  const linkQemu = store.linkQemu();
+  linkQemu.catch(() => undefined);
+  const builds = await Promise.allSettled([store.guest(specs.ep, topology.ep.arch), store.guest(specs.host, topology.host.arch)]);
+  // Every result names its kernels, also when one side's build failed and the cell never booted.
+  const kernels: CellKernels = {};
+  if (builds[0].status === 'fulfilled') kernels.ep = cellKernel(specs.ep, builds[0].value.kernel);
+  if (builds[1].status === 'fulfilled') kernels.host = cellKernel(specs.host, builds[1].value.kernel);
+  emitter.emit({ kind: 'kernels', cell: cell.id, kernels });
+  const failed = builds.find((b) => b.status === 'rejected');
+  if (failed) throw failed.reason;
+  const [ep, host] = builds.map((b) => (b as PromiseFulfilledResult<BootArtifacts>).value) as [BootArtifacts, BootArtifacts];
+  const qemu = await linkQemu;
   const pair = new LinkedPair({
     dir: join(options.run.dir, cell.id),
     shm: join(options.run.shm, cell.id),

@@ -4,14 +4,14 @@
  * cross-cell interop property and computes the run status and exit code.
  */
 import pLimit from 'p-limit';
-import type { Emitter } from '../events.ts';
+import type { Emitter, HarnessEvent } from '../events.ts';
 import type { CellContext } from './context.ts';
 import { cellError, executeCell } from './execute.ts';
 import { evaluateInterop } from './interop.ts';
 import { expandMatrix, type Cell } from './matrix.ts';
 import type { Scenario } from './schema.ts';
 import { countStatuses, exitCodeFor, worst } from './status.ts';
-import type { CellResult, RunResult, Status } from './types.ts';
+import type { CellKernels, CellResult, RunResult, Side, Status } from './types.ts';
 
 export interface BootedCell {
   ctx: CellContext;
@@ -72,6 +72,23 @@ export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => 
   const startedAt = new Date();
   emitter.emit({ kind: 'run-start', scenario: scenario.name, file: scenario.file, cells: cells.map(({ id, ep, host }) => ({ id, ep, host })), strict: options.strict ?? false });
 
+  // The runner reports each cell's kernels (`kernels`), the setup probes each guest's `uname -r`
+  // (`capabilities`); every cell result carries both, whatever happened to the cell.
+  const kernels = new Map<string, CellKernels>();
+  const stopWatching = emitter.on((event) => {
+    if (event.kind === 'kernels') kernels.set(event.cell, structuredClone(event.kernels));
+    if (event.kind === 'capabilities' && event.release) {
+      const kernel = kernels.get(event.cell)?.[event.guest as Side];
+      if (kernel) kernel.release = event.release;
+    }
+  });
+  const named = (result: CellResult): CellResult => {
+    const known = kernels.get(result.id);
+    return known ? { ...result, kernels: known } : result;
+  };
+  // Events of a cell as the executor emits them, its cell-end naming the kernels.
+  const emitNamed = (event: HarnessEvent) => emitter.emit(event.kind === 'cell-end' ? { ...event, cell: named(event.cell) } : event);
+
   const limit = pLimit(Math.max(1, options.concurrency ?? 1));
   const results = await Promise.all(
     cells.map((cell) =>
@@ -81,17 +98,17 @@ export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => 
         try {
           booted = await bootCell(cell);
         } catch (error) {
-          const result = cellError(cell, scenario, error, Date.now() - started);
+          const result = named(cellError(cell, scenario, error, Date.now() - started));
           emitter.emit({ kind: 'cell-start', cell: { id: cell.id, ep: cell.ep, host: cell.host } });
           emitter.emit({ kind: 'cell-end', cell: result });
           return result;
         }
         try {
           // The cell's events go to the run's emitter, whatever the runner put in ctx.emit.
-          return await executeCell({ ...booted.ctx, emit: (event) => emitter.emit(event) }, cell, scenario);
+          return named(await executeCell({ ...booted.ctx, emit: emitNamed }, cell, scenario));
         } catch (error) {
           // executeCell handles step errors itself; this is a bug or a lost guest between steps.
-          const result = cellError(cell, scenario, error, Date.now() - started);
+          const result = named(cellError(cell, scenario, error, Date.now() - started));
           emitter.emit({ kind: 'cell-end', cell: result });
           return result;
         } finally {
@@ -101,6 +118,7 @@ export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => 
     ),
   );
 
+  stopWatching();
   const run = buildRunResult(scenario, results, { strict: options.strict, startedAt, durationMs: Date.now() - startedAt.getTime() });
   emitter.emit({ kind: 'run-end', run });
   return run;

@@ -70,10 +70,36 @@ export interface StepResult {
   message?: string;
 }
 
+/** One guest's kernel: what was built (the cache's metadata) and the release the guest booted. */
+export interface CellKernel {
+  /** `uname -r` in the guest; the build's kernelrelease when the cell never got to ask. */
+  release: string;
+  /** The source as the scenario gave it: debian:7.2, git:<url>@<ref>, path:<dir>. */
+  source: string;
+  /** The source's identity: Debian package and version, the commit, the tree's state (+dirty:<hash>). */
+  sourceId: string;
+  /** Debian sources: the package, its version and the sha256 of what was downloaded. */
+  package?: string;
+  version?: string;
+  sha256?: string;
+  /** Variant name, e.g. stock, new, r7.2. */
+  name: string;
+  arch: string;
+  /** The variant's patch sets and config fragments. */
+  patches: string[];
+  fragments: string[];
+  /** The kernel cache key: the hash of every build input (the artifact is kernels/<arch>-<name>-<key prefix>). */
+  key: string;
+}
+
+export type CellKernels = Partial<Record<Side, CellKernel>>;
+
 export interface CellResult {
   id: string;
   ep: string;
   host: string;
+  /** The kernels the cell booted (a side is missing when its kernel could not be built). */
+  kernels?: CellKernels;
   status: Status;
   durationMs: number;
   capabilities: Record<string, boolean>;

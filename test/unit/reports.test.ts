@@ -3,15 +3,20 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import stripAnsi from 'strip-ansi';
+import { HarnessError } from '../../harness/errors.ts';
 import { createEmitter } from '../../harness/events.ts';
+import type { GuestExec } from '../../harness/guest/types.ts';
+import type { LinkWitness } from '../../harness/link/types.ts';
 import { attachReporters } from '../../harness/report/index.ts';
 import { resultsJson } from '../../harness/report/json.ts';
 import { renderJunit } from '../../harness/report/junit.ts';
 import { renderSummary } from '../../harness/report/summary.ts';
 import { renderTap } from '../../harness/report/tap.ts';
 import { parseScenario } from '../../harness/scenario/load.ts';
-import { buildRunResult } from '../../harness/scenario/run.ts';
-import type { CellResult, CheckResult, Status, StepResult } from '../../harness/scenario/types.ts';
+import type { CellContext } from '../../harness/scenario/context.ts';
+import { expandMatrix } from '../../harness/scenario/matrix.ts';
+import { buildRunResult, runScenario } from '../../harness/scenario/run.ts';
+import type { CellKernel, CellResult, CheckResult, Status, StepResult } from '../../harness/scenario/types.ts';
 
 const scenario = parseScenario(
   [
@@ -36,6 +41,21 @@ const step = (id: string, checks: CheckResult[], status?: Status): StepResult =>
   splats: [],
 });
 
+/** Kernels as the runner reports them: Debian 6.12 variants; the `new` EP is Debian's 7.2 (a `kernels:` override), with its download's sha256. */
+function kernel(side: 'ep' | 'host', name: string, debian72 = false): CellKernel {
+  return {
+    release: debian72 ? '7.2.13' : '6.12.117',
+    source: debian72 ? 'debian:7.2' : 'debian:6.12',
+    sourceId: debian72 ? 'debian:linux-source-7.2=7.2.13-1' : 'debian:linux-source-6.12=6.12.117-1~deb12u1',
+    ...(debian72 ? { package: 'linux-source-7.2', version: '7.2.13-1', sha256: 'ab'.repeat(32) } : {}),
+    name,
+    arch: side === 'ep' ? 'arm64' : 'x86_64',
+    patches: ['old', 'new'].includes(name) && !debian72 ? [name] : [],
+    fragments: [],
+    key: `${side}-${name}-key`,
+  };
+}
+
 function cell(ep: string, host: string, epDb: number, perfMbps: number): CellResult {
   const steps = [
     step('setup', [check('configured', 'PASS', true), check('msi_vectors', 'PASS', 16)]),
@@ -44,7 +64,7 @@ function cell(ep: string, host: string, epDb: number, perfMbps: number): CellRes
     step('perf', [check('completed[ep-to-host]', perfMbps > 0 ? 'PASS' : 'FAIL', perfMbps > 0, perfMbps > 0 ? undefined : 'expected true, got false — no result within 300000 ms: hang <&>\u001b[31m\u0007')]),
   ];
   const status = steps.some((s) => s.status === 'FAIL') ? 'FAIL' : steps.some((s) => s.status === 'XFAIL') ? 'XFAIL' : 'PASS';
-  return { id: `ep-${ep}__host-${host}`, ep, host, status, durationMs: 61_000, capabilities: { 'ep.vntb_zero_based_vectors': ep !== 'old' }, params: { Nh: 16, Ne: 16 }, steps };
+  return { id: `ep-${ep}__host-${host}`, ep, host, kernels: { ep: kernel('ep', ep, ep === 'new'), host: kernel('host', host) }, status, durationMs: 61_000, capabilities: { 'ep.vntb_zero_based_vectors': ep !== 'old' }, params: { Nh: 16, Ne: 16 }, steps };
 }
 
 const cells = [cell('old', 'stock', 2, 20), cell('old', 'new', 2, 21), cell('new', 'stock', 1, 19), cell('new', 'new', 1, 0)];
@@ -76,6 +96,26 @@ t.test('results.json has the shape the issue asks for', async (t) => {
   t.same(Object.keys(json.totals).sort(), ['ERROR', 'FAIL', 'PASS', 'SKIP', 'XFAIL', 'XPASS']);
 });
 
+t.test('results.json: every cell names its kernels', async (t) => {
+  const json = JSON.parse(JSON.stringify(resultsJson(run)));
+  t.same(Object.keys(json.cells[0]).slice(0, 5), ['id', 'ep', 'host', 'kernels', 'status']);
+  t.same(json.cells[0].kernels.ep, {
+    release: '6.12.117',
+    source: 'debian:6.12',
+    sourceId: 'debian:linux-source-6.12=6.12.117-1~deb12u1',
+    name: 'old',
+    arch: 'arm64',
+    patches: ['old'],
+    fragments: [],
+    key: 'ep-old-key',
+  });
+  const r72 = json.cells[2].kernels.ep;
+  t.same([r72.release, r72.source, r72.package, r72.version, r72.sha256], ['7.2.13', 'debian:7.2', 'linux-source-7.2', '7.2.13-1', 'ab'.repeat(32)]);
+  t.equal(json.cells[2].kernels.host.arch, 'x86_64');
+  const unbuilt = JSON.parse(JSON.stringify(resultsJson(buildRunResult(scenario, [{ ...cells[0]!, kernels: undefined }], { startedAt: new Date(), durationMs: 1 }))));
+  t.same(unbuilt.cells[0].kernels, {}, 'a cell whose kernels never built still has the field');
+});
+
 /** Enough of XML to catch what breaks CI parsers: balanced tags, quoted attributes, no raw & or <. */
 function wellFormed(xml: string): string | undefined {
   const body = xml.replace(/^<\?xml[^?]*\?>\s*/, '');
@@ -104,6 +144,10 @@ t.test('JUnit: well-formed, failures vs errors, xfail as skipped', async (t) => 
   t.match(xml, /<testsuite name="report-test\/ep-new__host-new" tests="6" failures="1"/);
   t.match(xml, /<failure message="expected true, got false — no result within 300000 ms: hang &lt;&amp;&gt;" type="FAIL">/);
   t.match(xml, /<skipped message="old vntb shifts bits" type="xfail"\/>/);
+  t.match(xml, /<testsuite name="report-test\/ep-new__host-stock"[^>]*>\n {4}<properties>\n {6}<property name="ep\.release" value="7\.2\.13"\/>/, 'the kernels are the suite properties');
+  t.match(xml, /<property name="ep\.sha256" value="(ab){32}"\/>/);
+  t.match(xml, /<property name="host\.source_id" value="debian:linux-source-6\.12=6\.12\.117-1~deb12u1"\/>/);
+  t.match(xml, /<property name="ep\.patches" value="old"\/>/);
   t.notMatch(xml, /\u001b/, 'ANSI stripped');
   const broken = buildRunResult(scenario, [{ ...cells[0]!, status: 'ERROR', steps: [{ ...cells[0]!.steps[0]!, checks: [], status: 'ERROR', message: 'SSH_LOST: gone' }] }], { startedAt: new Date(), durationMs: 1 });
   t.match(renderJunit(broken), /<error message="SSH_LOST: gone" type="ERROR">/);
@@ -111,7 +155,8 @@ t.test('JUnit: well-formed, failures vs errors, xfail as skipped', async (t) => 
 
 t.test('TAP 14', async (t) => {
   const tap = renderTap(run);
-  t.match(tap, /^TAP version 14\n1\.\.5\n# Subtest: ep-old__host-stock\n {4}1\.\.4\n/);
+  t.match(tap, /^TAP version 14\n1\.\.5\n# Subtest: ep-old__host-stock\n {4}1\.\.4\n {4}# kernels: ep 6\.12\.117 arm64, debian:6\.12 \+ old; host 6\.12\.117 x86_64, debian:6\.12\n/);
+  t.match(tap, /# Subtest: ep-new__host-new\n {4}1\.\.4\n {4}# kernels: ep 7\.2\.13 arm64, debian:7\.2; host 6\.12\.117 x86_64, debian:6\.12 \+ new\n/);
   t.match(tap, / {8}not ok 1 - db\[host-to-ep bit 0\] # TODO old vntb shifts bits\n/);
   t.match(tap, / {8}not ok 1 - completed\[ep-to-host\]\n {10}---\n {10}message: "expected true, got false/);
   t.match(tap, /\nnot ok 4 - ep-new__host-new\n/);
@@ -126,6 +171,9 @@ t.test('terminal summary fits 100 columns and names the problems', async (t) => 
   t.match(text, /FAIL\s+ep-new__host-new perf completed\[ep-to-host\]: expected true, got false/);
   t.match(text, /status: FAIL\s+exit 1/);
   t.match(text, /interop PASS/);
+  t.match(text, /\nkernels\n  ep   old    6\.12\.117 arm64, debian:6\.12 \+ old  \[debian:linux-source-6\.12=6\.12\.117-1~deb12u1\]\n  host stock  6\.12\.117 x86_64, debian:6\.12  \[/);
+  t.match(text, /\n  ep   new    7\.2\.13 arm64, debian:7\.2  \[debian:linux-source-7\.2=7\.2\.13-1\]\n/);
+  t.equal(text.match(/^ {2}(ep|host) +\S+ +\d/gm)?.length, 4, 'one line per kernel, not per cell');
   t.notMatch(renderSummary(run, { color: false }), /\u001b/, 'no colour when asked');
 });
 
@@ -150,7 +198,7 @@ t.test('attachReporters writes every file from the event stream', async (t) => {
   );
   t.ok(events.every((e) => typeof e.time === 'string'), 'events are time-stamped');
   t.equal(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).status, 'FAIL');
-  t.match(terminal, /FAIL\s+ep-new__host-new \(1m01s\)/);
+  t.match(terminal, /FAIL\s+ep-new__host-new \(1m01s\) ep 7\.2\.13, host 6\.12\.117\n/, 'each finished cell names its releases');
 });
 
 t.test('a reporter that throws is detached, the run goes on', async (t) => {
@@ -166,4 +214,52 @@ t.test('a reporter that throws is detached, the run goes on', async (t) => {
   emitter.emit({ kind: 'log', level: 'info', message: 'b' });
   process.stderr.write = stderr;
   t.same(seen, ['log', 'log']);
+});
+
+t.test('runScenario: kernels from the runner, releases from the guests, on every cell result and cell-end', async (t) => {
+  const emitter = createEmitter();
+  const ends: CellResult[] = [];
+  emitter.on((e) => void (e.kind === 'cell-end' && ends.push(e.cell)));
+  // Guests that answer the capability probe with their `uname -r` and succeed at everything else.
+  const guest = (name: string, release: string): GuestExec => ({
+    name,
+    async exec(command) {
+      const stdout = command.includes('uname:') ? `uname:${release}\nkallsyms:1\n` : command.includes('tainted') ? '0\n' : '';
+      return { command, stdout, stderr: '', exitCode: 0, durationMs: 1 };
+    },
+  });
+  const link: LinkWitness = { linkId: 0, linkUp: true, msiCounts: () => new Map(), msiDeliveries: () => [], mark: () => ({ index: 0 }), events: () => [] };
+  const result = await runScenario(
+    scenario,
+    async (c) => {
+      const kernels = c.ep === 'old' ? { host: kernel('host', c.host) } : { ep: kernel('ep', c.ep, true), host: kernel('host', c.host) };
+      emitter.emit({ kind: 'kernels', cell: c.id, kernels });
+      if (c.ep === 'old') throw new HarnessError('kernel old/arm64 failed to build', { code: 'KERNEL_BUILD', kind: 'infra', phase: 'kernel-build' });
+      const ctx: CellContext = {
+        ep: guest('ep', '7.2.13+guest'),
+        host: guest('host', '6.12.117'),
+        link,
+        emit: () => undefined,
+        consoleMark: () => 0,
+        splatsSince: async () => [],
+        timeoutScale: 1,
+      };
+      return { ctx, dispose: async () => undefined };
+    },
+    { emitter, cells: expandMatrix(scenario).filter((c) => c.host === 'stock') },
+  );
+  const [unbuilt, booted] = result.cells as [CellResult, CellResult];
+  t.same(Object.keys(unbuilt.kernels ?? {}), ['host'], 'the side that built is named even though the cell never booted');
+  t.equal(unbuilt.status, 'ERROR');
+  t.equal(booted.kernels?.ep?.release, '7.2.13+guest', "the release is the guest's own uname -r");
+  t.equal(booted.kernels?.ep?.sha256, 'ab'.repeat(32));
+  t.equal(booted.kernels?.host?.release, '6.12.117');
+  t.same(
+    ends.map((c) => [c.id, c.kernels?.ep?.release ?? null, c.kernels?.host?.release]),
+    [
+      ['ep-old__host-stock', null, '6.12.117'],
+      ['ep-new__host-stock', '7.2.13+guest', '6.12.117'],
+    ],
+    'cell-end events carry them too (the terminal line and events.ndjson)',
+  );
 });
