@@ -30,7 +30,19 @@
 #include "vepc-link.h"
 
 /*
- * Kernel API differences, all in one place.
+ * Supported kernels: 6.1 <= version < 7.4.  Compiled (W=1, arm64 and x86_64)
+ * against 6.1, 6.12, 7.1, 7.2 and 7.3; the boundaries in between come from
+ * upstream history.  A newer EPC API may change again: fail here, not in a
+ * guest.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0) || \
+	LINUX_VERSION_CODE >= KERNEL_VERSION(7, 4, 0)
+#error "vepc supports Linux 6.1 <= version < 7.4 (link/epc-driver/README.md); this kernel is outside that range"
+#endif
+
+/*
+ * Kernel API differences, all in one place, oldest first.  Each shim names
+ * the release that changed the EPC interface.
  *  - 6.8 replaced enum pci_epc_irq_type (PCI_EPC_IRQ_LEGACY/_MSI) in
  *    raise_irq() with an unsigned int carrying PCI_IRQ_INTX/PCI_IRQ_MSI.
  *  - 6.9 replaced the reserved_bar bitmap (and bar_fixed_64bit,
@@ -39,10 +51,21 @@
  *    and linkup_notifier and (6.1) core_init_notifier stay off.
  *  - 6.11 added pcim_iomap_region()/pcim_request_region(); the older
  *    pcim_iomap_regions() is deprecated since and removed later.
+ *  - 6.15 added pci_epc_features.intx_capable (pci-epf-test reports INTx to
+ *    the host only when it is set).
  *  - 6.16 made set_msi() take and get_msi() return a vector count; before,
  *    both used the log2 encoding of the MSI capability (MMC/MME) and the
- *    core did the conversion.
+ *    core did the conversion (the argument is now named nr_irqs).
+ *  - 7.0 added pci_epc_features.dynamic_inbound_mapping: set_bar() again on
+ *    a configured BAR without clear_bar() first.
+ *  - 7.2 added the get_aux_resources_count()/get_aux_resources() ops, which
+ *    pci_epf_alloc_doorbell() asks for an "embedded" doorbell when the EPC
+ *    has no platform MSI domain.
+ *  raise_irq(), map_addr(), unmap_addr(), write_header(), set_bar() and
+ *  clear_bar() have the same prototypes from 6.8 through 7.3.
  */
+
+/* 6.8: raise_irq() takes an unsigned int PCI_IRQ_* type instead of the enum. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
 typedef unsigned int vepc_irq_type_t;
 #define VEPC_EPC_IRQ_INTX	PCI_IRQ_INTX
@@ -53,6 +76,7 @@ typedef enum pci_epc_irq_type vepc_irq_type_t;
 #define VEPC_EPC_IRQ_MSI	PCI_EPC_IRQ_MSI
 #endif
 
+/* 6.16: set_msi()/get_msi() carry a vector count, no longer log2 of it. */
 #define VEPC_MSI_OPS_USE_COUNTS	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0))
 
 /* set_msi() argument -> vectors offered (MSI only knows powers of two). */
@@ -71,6 +95,7 @@ static int vepc_msi_count_to_ret(u32 count)
 	return ilog2(count);
 }
 
+/* 6.9: bar[] descriptors replace the reserved_bar bitmap. */
 static void vepc_reserve_bar(struct pci_epc_features *features, int bar)
 {
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
@@ -85,6 +110,7 @@ static void __iomem *vepc_claim_bars(struct pci_dev *pdev)
 {
 	int ret;
 
+	/* 6.11: per-BAR managed helpers; pcim_iomap_regions() is deprecated. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
 	ret = pcim_request_region(pdev, VEPC_APERTURE_BAR, KBUILD_MODNAME);
 	if (ret)
@@ -444,6 +470,21 @@ vepc_get_features(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	return &vepc->features;
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+/*
+ * 7.2 op.  No auxiliary resources (no embedded doorbell, no DMA engine to expose):
+ * pci_epf_alloc_doorbell() then fails with -ENODEV and pci-epf-vntb falls
+ * back to polling its doorbell BAR, as on 6.x.  get_aux_resources stays
+ * unset: with a count of 0 there is nothing to ask for, and the core answers
+ * -EOPNOTSUPP rather than handing back an array we never filled.
+ */
+static int vepc_get_aux_resources_count(struct pci_epc *epc, u8 func_no,
+					u8 vfunc_no)
+{
+	return 0;
+}
+#endif
+
 static const struct pci_epc_ops vepc_ops = {
 	.write_header	= vepc_write_header,
 	.set_bar	= vepc_set_bar,
@@ -456,6 +497,9 @@ static const struct pci_epc_ops vepc_ops = {
 	.start		= vepc_start,
 	.stop		= vepc_stop,
 	.get_features	= vepc_get_features,
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+	.get_aux_resources_count = vepc_get_aux_resources_count,
+#endif
 	/*
 	 * No .owner: the configfs controller group holds a pci_epc_get()
 	 * reference for the EPC's whole life, so an owner could never be
@@ -518,6 +562,14 @@ static int vepc_init_features(struct vepc *vepc)
 		return -EINVAL;
 	}
 	features->msi_capable = true;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
+	/* 6.15 asks: raise_irq() handles INTx (older cores assume every EPC can). */
+	features->intx_capable = true;
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
+	/* 7.0 asks: the device re-targets a live BAR (vntb's memory windows need it). */
+	features->dynamic_inbound_mapping = true;
+#endif
 	features->align = SZ_4K;
 	for (bar = 0; bar < PCI_STD_NUM_BARS; bar++)
 		if (!(free_bars & BIT(bar)))
