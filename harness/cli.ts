@@ -53,6 +53,23 @@ kernel
     );
   });
 
+kernel
+  .command('sources')
+  .description('list the kernel series the configured Debian suites offer (for --source debian:X.Y)')
+  .option('--json', 'print JSON')
+  .action(async (opts: { json?: boolean }) => {
+    const { listAvailable } = await import('./kernel/debian.ts');
+    const series = await listAvailable(progress);
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(series, null, 2)}\n`);
+      return;
+    }
+    const cell = (c?: { version: string; suites: string[] }) => (c ? `${c.version} (${c.suites.join(', ')})` : '-');
+    const rows = [['series', 'linux-source-X.Y (Debian tree)', 'linux source package (upstream tarball)'], ...series.map((s) => [s.series, cell(s.binary), cell(s.source)])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    process.stdout.write(rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
+  });
+
 const guestCommand = (name: string, description: string) =>
   program
     .command(name)

@@ -9,8 +9,7 @@ import { hashParts, hashTree, sha256, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
 import { builtinFragments, configMismatches, loadFragments } from './config.ts';
 import { loadPatchSet } from './patches.ts';
-import { describeSource, resolveSource } from './source.ts';
-import { assertKernelSupported } from './support.ts';
+import { describeSource, resolveSource, type SourceProvenance } from './source.ts';
 import { applyPatches, prepareWorkTree } from './worktree.ts';
 import type { Arch, KernelSpec } from './spec.ts';
 
@@ -38,7 +37,8 @@ export interface KernelMetadata {
   name: string;
   arch: Arch;
   release: string;
-  source: { spec: string; id: string; label: string };
+  /** For debian: sources also package, version, upstream, file, sha256 and suite (SourceProvenance). */
+  source: { spec: string; id: string; label: string } & Partial<SourceProvenance>;
   patches: { path: string; sha256: string }[];
   fragments: { path: string; sha256: string }[];
   extraModules: { path: string; sha256: string }[];
@@ -71,7 +71,6 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
   const log = options.log ?? (() => undefined);
   const tc = toolchains[arch];
   const source = await resolveSource(spec.source, log);
-  await assertKernelSupported(source.dir, options.extraModules ?? defaultExtraModules());
   const series = await kernelSeries(source.dir);
   const patches = (await Promise.all(spec.patches.map((set) => loadPatchSet(set, series)))).flat();
   if (patches.length > 0 && source.external) {
@@ -206,7 +205,7 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
         name: spec.name,
         arch,
         release,
-        source: { spec: describeSource(spec.source), id: source.id, label: source.label },
+        source: { spec: describeSource(spec.source), id: source.id, label: source.label, ...source.provenance },
         patches: patches.map((p) => ({ path: p.path.replace(repoRoot + '/', ''), sha256: p.sha256 })),
         fragments: fragments.map((f) => ({ path: f.path.replace(repoRoot + '/', ''), sha256: sha256(f.content) })),
         extraModules: extraHashes.map((e) => ({ path: e.path.replace(repoRoot + '/', ''), sha256: e.sha256 })),

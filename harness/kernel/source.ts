@@ -7,6 +7,7 @@ import { run } from '../util/proc.ts';
 import { sha256, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
 import type { KernelSource } from './spec.ts';
+import { parseDebianRequest, resolveDebianSource } from './debian.ts';
 import { treeIdentity } from './tree-id.ts';
 
 export interface ResolvedSource {
@@ -18,11 +19,27 @@ export interface ResolvedSource {
   external: boolean;
   /** Human label, e.g. "debian linux-source-6.12 6.12.117-1~deb12u1". */
   label: string;
+  /** For debian: sources, what was downloaded (recorded in the kernel's metadata.json). */
+  provenance?: SourceProvenance;
+}
+
+export interface SourceProvenance {
+  /** Debian package: linux-source-X.Y (binary) or linux (source package). */
+  package: string;
+  /** Debian version, e.g. 7.2.13-1. */
+  version: string;
+  /** Upstream kernel release, e.g. 7.2.13. */
+  upstream: string;
+  /** The file downloaded (.deb or .orig tarball) and its SHA256 from apt's signed index. */
+  file: string;
+  sha256: string;
+  /** The suite(s) that carry that version. */
+  suite: string;
 }
 
 export function parseKernelSource(text: string): KernelSource {
-  const debian = /^debian:(\d+\.\d+)$/.exec(text);
-  if (debian) return { kind: 'debian', version: debian[1]! };
+  const debian = /^debian:(.+)$/.exec(text);
+  if (debian && parseDebianRequest(debian[1]!)) return { kind: 'debian', version: debian[1]! };
   const git = /^git:(.+)@([^@]+)$/.exec(text);
   if (git) return { kind: 'git', url: git[1]!, ref: git[2]! };
   if (text.startsWith('path:')) return { kind: 'path', path: resolve(text.slice(5)) };
@@ -30,7 +47,7 @@ export function parseKernelSource(text: string): KernelSource {
     code: 'BAD_KERNEL_SOURCE',
     kind: 'input',
     phase: 'kernel-build',
-    excerpt: 'Use debian:<version> (e.g. debian:6.12), git:<url-or-path>@<ref>, or path:<kernel tree>.',
+    excerpt: 'Use debian:X.Y[.Z] or debian:X.Y=<Debian version> (e.g. debian:7.2), git:<url-or-path>@<ref>, or path:<kernel tree>.',
   });
 }
 
@@ -47,24 +64,7 @@ export async function resolveSource(source: KernelSource, log: (line: string) =>
 }
 
 async function resolveDebian(version: string, log: (line: string) => void): Promise<ResolvedSource> {
-  const pkg = `linux-source-${version}`;
-  const tarball = `/usr/src/${pkg}.tar.xz`;
-  const query = await run('dpkg-query', ['-W', '-f', '${Version}', pkg], { phase: 'kernel-build' }).catch(() => null);
-  if (!query || !existsSync(tarball)) {
-    throw new HarnessError(`Debian package ${pkg} is not installed`, {
-      code: 'KERNEL_SOURCE_MISSING',
-      kind: 'infra',
-      phase: 'kernel-build',
-      excerpt: `Install it with: apt-get install ${pkg} (ntbh setup installs 6.1 and 6.12).`,
-    });
-  }
-  const id = `debian:${pkg}=${query.stdout.trim()}`;
-  const dir = cachePath('src', `${pkg}-${short(sha256(id))}`);
-  await extractOnce(dir, log, `unpacking ${pkg} ${query.stdout.trim()}`, async (tmp) => {
-    await run('tar', ['-xf', tarball, '-C', tmp], { phase: 'kernel-build', code: 'KERNEL_SOURCE_UNPACK' });
-    return join(tmp, pkg);
-  });
-  return { id, dir, external: false, label: `debian ${pkg} ${query.stdout.trim()}` };
+  return resolveDebianSource(version, log);
 }
 
 async function resolveGit(url: string, ref: string, log: (line: string) => void): Promise<ResolvedSource> {
@@ -131,7 +131,7 @@ async function resolvePath(path: string, log: (line: string) => void): Promise<R
 }
 
 /** Unpacks into a temporary directory and renames into place, so a half-unpacked tree is never used. */
-async function extractOnce(dir: string, log: (line: string) => void, what: string, unpack: (tmp: string) => Promise<string>): Promise<void> {
+export async function extractOnce(dir: string, log: (line: string) => void, what: string, unpack: (tmp: string) => Promise<string>): Promise<void> {
   if (existsSync(join(dir, 'Makefile'))) return;
   await mkdir(cachePath('src'), { recursive: true });
   await withLock(dir, async () => {

@@ -4,9 +4,7 @@ export const hostPackages = [
   'qemu-system-x86',
   'qemu-system-arm',
   'qemu-utils',
-  // Kernel sources and their build.
-  'linux-source-6.12',
-  'linux-source-6.1',
+  // Kernel builds (the sources themselves are downloaded per version: harness/kernel/debian.ts).
   'build-essential',
   'bc',
   'bison',
@@ -41,9 +39,6 @@ export const hostPackages = [
   'qemu-system-data',
   'seabios',
   'ipxe-qemu',
-  // The libFuzzer harness of the link's C message reader (link/qemu/fuzz; its runtime is only a Recommends of clang).
-  'clang',
-  'libclang-rt-14-dev',
 ];
 
 /** Per guest architecture: the .debs unpacked into the guest image (downloaded for that arch). */

@@ -1,25 +1,11 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { HarnessError } from '../errors.ts';
 import { run } from '../util/proc.ts';
 import { cachePath } from '../util/paths.ts';
 import { hashParts, short } from '../util/hash.ts';
 import { hostPackages } from './packages.ts';
-
-const debSrcFile = '/etc/apt/sources.list.d/ntbh-deb-src.sources';
-const debSrc = `# Added by epf-ntb-harness: QEMU is rebuilt from Debian's source package with the link devices.
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb-src
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`;
+import { aptFilesCurrent, aptUpdate, assertPinned, desiredAptFiles, writeAptFiles } from './apt.ts';
 
 export interface SetupOptions {
   log?: (line: string) => void;
@@ -30,12 +16,21 @@ export interface SetupOptions {
 /** Installs what the harness needs, idempotently. Fast (one dpkg-query) when all is there. */
 export async function ensureSetup(options: SetupOptions = {}): Promise<void> {
   const log = options.log ?? (() => undefined);
-  const marker = cachePath('setup', `${short(hashParts({ packages: hostPackages.join(' '), debSrc }))}.done`);
-  if (!options.force && existsSync(marker) && (await missingPackages()).length === 0 && (await hasArm64Arch())) return;
+  // The apt files are derived from the machine's own apt configuration: their content is part of the marker.
+  const apt = await desiredAptFiles();
+  const marker = cachePath(
+    'setup',
+    `${short(hashParts({ packages: hostPackages.join(' '), sources: apt.sources.content, preferences: apt.preferences.content }))}.done`,
+  );
+  const aptCurrent = await aptFilesCurrent(apt);
+  if (!options.force && aptCurrent && existsSync(marker) && (await missingPackages()).length === 0 && (await hasArm64Arch())) return;
 
   if (process.getuid?.() !== 0) {
     const missing = await missingPackages();
-    throw new HarnessError(`setup needs root to install ${missing.length} Debian package(s): ${missing.slice(0, 8).join(' ')}${missing.length > 8 ? ' …' : ''}`, {
+    // Root has set the machine up already (the marker lives in root's cache, not ours).
+    if (aptCurrent && missing.length === 0 && (await hasArm64Arch())) return;
+    const what = missing.length > 0 ? `install ${missing.length} Debian package(s): ${missing.slice(0, 8).join(' ')}${missing.length > 8 ? ' …' : ''}` : `write ${apt.sources.path} and ${apt.preferences.path}`;
+    throw new HarnessError(`setup needs root to ${what}`, {
       code: 'SETUP_NOT_ROOT',
       kind: 'infra',
       phase: 'setup',
@@ -48,9 +43,9 @@ export async function ensureSetup(options: SetupOptions = {}): Promise<void> {
 
   // A new sources entry or architecture needs a fresh package list before anything is installed.
   let needUpdate = false;
-  if (!existsSync(debSrcFile) || (await readFile(debSrcFile, 'utf8')) !== debSrc) {
-    log('setup: adding deb-src entries (QEMU source package)');
-    await writeFile(debSrcFile, debSrc);
+  if (!aptCurrent) {
+    log(`setup: writing ${apt.sources.path} (deb-src for ${apt.plan.codename}; ${apt.plan.added.map((a) => a.suite).join(', ')} for kernel sources, pinned out by ${apt.preferences.path})`);
+    await writeAptFiles(apt);
     needUpdate = true;
   }
   if (!(await hasArm64Arch())) {
@@ -62,11 +57,12 @@ export async function ensureSetup(options: SetupOptions = {}): Promise<void> {
   const missing = await missingPackages();
   if (missing.length > 0 || needUpdate) {
     log('setup: apt-get update');
-    await run('apt-get', ['update'], { phase: 'setup', code: 'SETUP_APT_UPDATE', env: aptEnv, timeoutMs: 600_000 });
+    await aptUpdate();
+    if (needUpdate) await assertPinned(apt);
   }
   if (missing.length > 0) {
     log(`setup: installing ${missing.length} package(s): ${missing.join(' ')}`);
-    await run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], {
+    await run('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', ...missing], {
       phase: 'setup',
       code: 'SETUP_APT_INSTALL',
       env: aptEnv,
