@@ -10,6 +10,7 @@ import { withLock } from '../util/lock.ts';
 import { builtinFragments, configMismatches, loadFragments } from './config.ts';
 import { loadPatchSet } from './patches.ts';
 import { describeSource, resolveSource, type SourceProvenance } from './source.ts';
+import { assertKernelSupported } from './support.ts';
 import { applyPatches, prepareWorkTree } from './worktree.ts';
 import type { Arch, KernelSpec } from './spec.ts';
 
@@ -71,6 +72,7 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
   const log = options.log ?? (() => undefined);
   const tc = toolchains[arch];
   const source = await resolveSource(spec.source, log);
+  await assertKernelSupported(source.dir, options.extraModules ?? defaultExtraModules());
   const series = await kernelSeries(source.dir);
   const patches = (await Promise.all(spec.patches.map((set) => loadPatchSet(set, series)))).flat();
   if (patches.length > 0 && source.external) {

@@ -39,6 +39,9 @@ export const hostPackages = [
   'qemu-system-data',
   'seabios',
   'ipxe-qemu',
+  // The libFuzzer harness of the link's C message reader (link/qemu/fuzz; its runtime is only a Recommends of clang).
+  'clang',
+  'libclang-rt-14-dev',
 ];
 
 /** Per guest architecture: the .debs unpacked into the guest image (downloaded for that arch). */
