@@ -1,5 +1,5 @@
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HarnessError } from '../errors.ts';
@@ -9,6 +9,7 @@ import { defaultCmdline, defaultQemuBinary, qemuArgs, shellQuote } from '../qemu
 import { spawnTied } from '../util/proc.ts';
 import { freePort } from '../util/ports.ts';
 import { onTeardown } from '../util/teardown.ts';
+import { makePrivate, makePrivateDir, makePrivateFile } from '../util/rundir.ts';
 import { scaleMs } from '../util/timeouts.ts';
 import type { Arch } from '../kernel/spec.ts';
 import type { ExecOptions, ExecResult, GuestExec } from './types.ts';
@@ -89,8 +90,10 @@ export class Guest implements GuestExec {
   /** Starts QEMU and returns once QEMU runs (not once the guest is up: see waitReady). */
   async start(): Promise<void> {
     const { config } = this;
-    await mkdir(config.runDir, { recursive: true });
-    await mkdir(config.shmDir, { recursive: true });
+    await makePrivateDir(config.runDir);
+    await makePrivateDir(config.shmDir);
+    // QEMU uses an existing mem-path file as it is; left to itself it would create it 0644.
+    if (config.sharedRam) await makePrivateFile(this.ramFile);
     const initrd = join(config.runDir, 'initrd.cpio');
     await makeRunInitrd(config.initramfs, initrd, { hostname: config.name, publicKey: config.key.publicKey });
     this.untrack = onTeardown(`guest ${config.name}`, () => this.stop());
@@ -126,6 +129,8 @@ export class Guest implements GuestExec {
     await this.qmp.connect(scaleMs(10_000, this.scale)).catch((error) => {
       throw this.bootError('QMP_CONNECT', `QMP did not come up: ${(error as Error).message}`, this.stderr);
     });
+    // QEMU binds the QMP socket through the umask; the directory is 0700 already, the socket follows suit.
+    await makePrivate(this.qmpSocket);
   }
 
   private launch(argv: string[]): void {

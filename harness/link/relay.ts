@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { HarnessError } from '../errors.ts';
+import { makePrivate } from '../util/rundir.ts';
 import { onTeardown } from '../util/teardown.ts';
 import type { LinkWitness, MsiDelivery, WireEvent, WireMark } from './types.ts';
 import { encode, IrqType, irqResultNames, MessageReader, NUM_BARS, Role, traceFields, type FunctionDescription, type Message, type OutMessage } from './wire.ts';
@@ -62,6 +63,8 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
         server.once('error', reject);
         server.listen(this.socketPath[side], resolve);
       });
+      // Node binds through the umask: make the socket 0600 like the rest of the run's data.
+      await makePrivate(this.socketPath[side]);
       this.servers.push(server);
     }
     onTeardown(`relay link${this.linkId}`, () => this.close());

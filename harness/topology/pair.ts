@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HarnessError } from '../errors.ts';
 import { Guest } from '../guest/guest.ts';
@@ -8,6 +7,7 @@ import { QmpPlugger, epLinkArgs, linkNames, rcLinkArgs } from '../link/hotplug.t
 import type { QemuBuild } from '../qemu/build.ts';
 import type { KernelArtifact } from '../kernel/build.ts';
 import type { GuestImage } from '../image/build.ts';
+import { makePrivateDir } from '../util/rundir.ts';
 import { scaleMs } from '../util/timeouts.ts';
 
 export interface PairSide {
@@ -87,8 +87,8 @@ export class LinkedPair {
   /** Relay first, then the RC (it creates the RAM file the EP maps), then the EP; both boot at once. */
   async start(): Promise<void> {
     const { log } = this.options;
-    await mkdir(this.options.dir, { recursive: true });
-    await mkdir(this.options.shm, { recursive: true });
+    await makePrivateDir(this.options.dir);
+    await makePrivateDir(this.options.shm);
     await this.relay.listen();
     await this.host.start();
     await this.ep.start();
