@@ -36,7 +36,9 @@ export const condition = z
 export type Condition = z.output<typeof condition>;
 
 export const kernelSource = z.union([
-  z.string().regex(/^debian:[0-9]+\.[0-9]+$/, 'a source string is "debian:<version>", e.g. debian:6.12'),
+  z
+    .string()
+    .regex(/^debian:[0-9]+\.[0-9]+(\.[0-9]+)?(=[0-9][A-Za-z0-9.+~:-]*)?$/, 'a source string is "debian:X.Y", "debian:X.Y.Z" or "debian:X.Y=<Debian version>", e.g. debian:7.2'),
   z.strictObject({ git: z.string().min(1).describe('repository path or URL'), ref: z.string().min(1) }),
   z.strictObject({ path: z.string().min(1).describe('a local kernel tree, used as is') }),
 ]);
