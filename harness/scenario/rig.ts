@@ -3,6 +3,7 @@
  * derived parameters, the host function's address and MSI IRQs, and the NTB client on each side.
  */
 import { HarnessError } from '../errors.ts';
+import { decideObserved, type Facts } from '../ntb/capabilities.ts';
 import type { GuestExec } from '../guest/types.ts';
 import type { LinkWitness } from '../link/types.ts';
 import { cellTimeoutScale, scaleMs } from '../util/timeouts.ts';
@@ -12,8 +13,8 @@ import { NtbTool } from '../ntb/ntb-tool.ts';
 import type { PciFunction } from '../ntb/pci.ts';
 import type { CellContext } from './context.ts';
 import type { Scenario } from './schema.ts';
-import type { EpfFunction } from './schema-parts.ts';
 import { scopedGuest } from './step-scope.ts';
+import type { EpfFunction } from './schema-parts.ts';
 import type { Side } from './types.ts';
 
 export class Rig {
@@ -23,6 +24,8 @@ export class Rig {
   readonly fn: EpfFunction;
   readonly scale: number;
   caps: Record<string, boolean> = {};
+  /** What the setup probes found per side, kept to decide observed capabilities once ntb_tool is up. */
+  capFacts: Partial<Record<Side, Facts>> = {};
   /** Nh, Ne, class_code and the scenario's params. */
   params: Record<string, number>;
   epc?: string;
@@ -33,6 +36,7 @@ export class Rig {
   /** Which observation channels work on each side (set up once per cell). */
   observe: Record<Side, { dyndbg: boolean; kprobe: boolean }> = { ep: { dyndbg: false, kprobe: false }, host: { dyndbg: false, kprobe: false } };
   private clients: Partial<Record<Side, NtbClient>> = {};
+  private observed = new Set<Side>();
   private tools: Partial<Record<Side, NtbTool>> = {};
 
   constructor(
@@ -80,7 +84,20 @@ export class Rig {
     const tool = await NtbTool.open(guest, this.ms(30_000));
     await tool.enableLink();
     this.tools[side] = tool;
+    await this.observeCapabilities(side, tool);
     return tool;
+  }
+
+  /** Decides `side`'s observed capabilities (docs/doorbells.md) from ntb_tool, once per cell. */
+  private async observeCapabilities(side: Side, tool: NtbTool): Promise<void> {
+    const facts = this.capFacts[side];
+    if (!facts || this.observed.has(side)) return;
+    const params = { ...this.params, N: this.vectorsOn(side) ?? -1 };
+    const result = await decideObserved(this.scenario.capabilities, side, facts, params, () => tool.dbValidMask());
+    this.observed.add(side);
+    if (!result) return;
+    Object.assign(this.caps, result.values);
+    this.ctx.emit({ kind: 'capabilities', cell: this.cellId, guest: this.guest(side).name, values: result.values, unknown: result.unknown, release: result.release });
   }
 
   /** Both tools with the link up on both sides, or a HarnessError: the precondition of every ntb_tool step. */

@@ -1,6 +1,7 @@
 /** Building blocks of the scenario schema: numbers, expressions, conditions, kernels, functions. */
 import { z } from 'zod';
 import { ExprError, parseExpr } from './expr.ts';
+import { OBSERVED_VALUES } from '../ntb/capability-table.ts';
 
 export const variantName = z
   .string()
@@ -102,4 +103,7 @@ export const probe = z.union([
   z.strictObject({ path: z.array(z.string().startsWith('/')).min(1) }),
   z.strictObject({ any: z.array(z.string()).min(1) }),
   z.strictObject({ all: z.array(z.string()).min(1) }),
+  z
+    .strictObject({ observed: z.strictObject({ value: z.enum(OBSERVED_VALUES), when_true: expression, when_false: expression }) })
+    .describe('decided in the cell from a value read through ntb_tool: true/false when it equals when_true/when_false (N, Ne, Nh)'),
 ]);

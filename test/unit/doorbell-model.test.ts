@@ -1,11 +1,15 @@
 /**
- * The doorbell steps and doorbell-interop.yaml's expectations against a model of the pair written from
- * doorbell-spec.md and kernel-patches/README.md (old/stock/new on each side). This checks that the
- * scenario's spec and known values agree with the documented behaviour and that the steps measure what
- * the expectations talk about. It is a model, not the kernel: the real behaviour is what the QEMU runs show.
+ * The doorbell steps and the expectations of doorbell-interop.yaml (old/stock/new) and
+ * release-interop.yaml (6.12, 6.1, 7.1.8, 7.2.13) against a model of the pair written from
+ * docs/doorbells.md. Every variant gets the capabilities its real modules classify as
+ * (test/fixtures/captured/releases/: the releases and our old/new builds), plus the db_valid_mask the
+ * model shows for the observed ones. This checks that the scenarios' spec
+ * and known values agree with the documented behaviour and that the steps measure what the
+ * expectations talk about. It is a model, not the kernel: the real behaviour is what the QEMU runs show.
  */
 import t from 'tap';
 import { join } from 'node:path';
+import { releaseCaps } from '../fixtures/captured/releases/facts.ts';
 import { createEmitter } from '../../harness/events.ts';
 import type { ExecResult, GuestExec } from '../../harness/guest/types.ts';
 import type { LinkWitness } from '../../harness/link/types.ts';
@@ -18,47 +22,70 @@ import { runStep } from '../../harness/scenario/step-runner.ts';
 import { stepImpl } from '../../harness/scenario/steps/index.ts';
 import type { CellResult, Side } from '../../harness/scenario/types.ts';
 
-type EpVariant = 'old' | 'stock' | 'new';
-type HostVariant = 'old' | 'stock' | 'new';
 const Nh = 16;
 const Ne = 16;
 const mask = (n: number) => 2 ** n - 1;
 
-/** The pair as the documents describe it. */
+/** docs/doorbells.md's EP rows that shape what a cell sees: E1-E3 (zeroBased), E4/E5 (deferred), E8. */
+interface EpFeatures {
+  zeroBased: boolean;
+  deferred: boolean;
+  vectorOps: boolean;
+}
+const PRE: EpFeatures = { zeroBased: false, deferred: false, vectorOps: false };
+const EP_71: EpFeatures = { zeroBased: true, deferred: true, vectorOps: false };
+const SERIES: EpFeatures = { zeroBased: true, deferred: true, vectorOps: true };
+/** Host rows: `old` lacks H1-H6, `stock` (6.1/6.12/7.1.8) lacks H6, `new` (7.2+) has all. */
+type HostKind = 'old' | 'stock' | 'new';
+
+interface Variant {
+  ep: EpFeatures;
+  host: HostKind;
+  /** The module fixtures (test/fixtures/captured/releases/<name>-<module>.txt) its capabilities come from. */
+  fixtures: Record<Side, string>;
+}
+const VARIANTS: Record<string, Variant> = {
+  old: { ep: PRE, host: 'old', fixtures: { ep: '6.12.117', host: 'ours-old-6.12' } },
+  stock: { ep: PRE, host: 'stock', fixtures: { ep: '6.12.117', host: '6.12.117' } },
+  new: { ep: SERIES, host: 'new', fixtures: { ep: 'ours-new-6.12', host: 'ours-new-6.12' } },
+  'r6.12': { ep: PRE, host: 'stock', fixtures: { ep: '6.12.117', host: '6.12.117' } },
+  'r6.1': { ep: PRE, host: 'stock', fixtures: { ep: '6.1.192', host: '6.1.192' } },
+  'r7.1': { ep: EP_71, host: 'stock', fixtures: { ep: '7.1.8', host: '7.1.8' } },
+  'r7.2': { ep: SERIES, host: 'new', fixtures: { ep: '7.2.13', host: '7.2.13' } },
+};
+
+/** The pair as docs/doorbells.md describes it. */
 class PairModel {
   db: Record<Side, number> = { ep: 0, host: 0 };
   log: Record<Side, string[]> = { ep: [], host: [] };
   irq = new Array<number>(Nh).fill(0);
   wire: number[] = [];
   constructor(
-    readonly epV: EpVariant,
-    readonly hostV: HostVariant,
+    readonly ep: EpFeatures,
+    readonly hostV: HostKind,
   ) {}
 
-  get newEp() {
-    return this.epV === 'new';
-  }
-
   validMask(side: Side): number {
-    if (side === 'ep') return this.newEp ? mask(Ne - 2) : mask(Ne);
+    if (side === 'ep') return this.ep.zeroBased ? mask(Ne - 2) : mask(Ne);
     return this.hostV === 'old' ? mask(Nh - 1) : mask(Nh - 2);
   }
 
   vectorMask(side: Side, v: number): number {
-    if (side === 'ep') return this.newEp ? 2 ** v : this.validMask('ep');
-    return this.hostV === 'new' ? 2 ** v : this.validMask('host');
+    if (side === 'ep') return this.ep.vectorOps ? (v < Ne - 2 ? 2 ** v : 0) : this.validMask('ep');
+    return this.hostV === 'new' ? (v < Nh - 2 ? 2 ** v : 0) : this.validMask('host');
   }
 
   event(side: Side, vector: number): void {
     this.log[side].push(`[    1.000000] ntb_tool 0000:01:00.0: doorbell vec ${vector} mask ${hex(this.vectorMask(side, vector))} bits ${hex(this.db[side])}`);
   }
 
-  /** Host peer_db_set: the lowest set bit only, to slot b+2 (slot 1 for 0); the EP polls slots 1..Ne-1. */
+  /** Host peer_db_set (H7): the lowest set bit only, to slot b+2 (slot 1 for 0); the EP polls up to Ne-1. */
   hostRing(bits: number): { ok: boolean; error?: string } {
     const slot = bits === 0 ? 1 : lsb(bits) + 2;
     if (slot > Nh - 1) return { ok: false, error: 'write error: Invalid argument' };
     if (slot >= Ne) return { ok: true };
-    if (this.newEp) {
+    if (this.ep.zeroBased) {
+      // E2: the poll starts at slot 2; slot 1 is never read and nothing is logged.
       if (slot === 1) return { ok: true };
       this.db.ep |= 2 ** (slot - 2);
       this.event('ep', slot - 2);
@@ -69,10 +96,9 @@ class PairModel {
     return { ok: true };
   }
 
-  /** EP peer_db_set: old raises the lowest bit (slot 1 for 0); new raises every bit, nothing for 0. */
+  /** EP peer_db_set: pre-series raises the lowest bit (slot 1 for 0); E4/E5 every bit of B ∩ valid, nothing for 0. */
   epRing(bits: number): { ok: boolean; error?: string } {
-    if (this.newEp && (bits & ~this.validMask('ep')) !== 0) return { ok: false, error: 'write error: Invalid argument' };
-    const slots = this.newEp ? setBits(bits).map((b) => b + 2) : [bits === 0 ? 1 : lsb(bits) + 2];
+    const slots = this.ep.deferred ? setBits(bits & this.validMask('ep')).map((b) => b + 2) : [bits === 0 ? 1 : lsb(bits) + 2];
     for (const index of slots) this.hostMsi(index);
     return { ok: true };
   }
@@ -153,16 +179,13 @@ function modelGuest(model: PairModel, side: Side): GuestExec {
   };
 }
 
-const CAPS: Record<string, Record<string, boolean>> = {
-  'ep.old': { 'ep.vntb_zero_based_vectors': false, 'ep.vntb_db_vector_ops': false, 'ep.vntb_deferred_raise': false },
-  'ep.new': { 'ep.vntb_zero_based_vectors': true, 'ep.vntb_db_vector_ops': true, 'ep.vntb_deferred_raise': true },
-  'host.old': { 'host.epf_zero_based_vectors': false, 'host.epf_bitmask_db': false, 'host.epf_db_vector_ops': false, 'host.epf_irq_ctx': false },
-  'host.stock': { 'host.epf_zero_based_vectors': true, 'host.epf_bitmask_db': true, 'host.epf_db_vector_ops': false, 'host.epf_irq_ctx': true },
-  'host.new': { 'host.epf_zero_based_vectors': true, 'host.epf_bitmask_db': true, 'host.epf_db_vector_ops': true, 'host.epf_irq_ctx': true },
-};
+/** What the variant's real modules classify as, with the db_valid_mask the model shows as the observation. */
+function capsOf(name: string, side: Side, model: PairModel): Record<string, boolean> {
+  return releaseCaps(VARIANTS[name]!.fixtures[side], side, { Ne, Nh }, model.validMask(side));
+}
 
-async function runCell(scenario: Awaited<ReturnType<typeof loadScenario>>, epV: EpVariant, hostV: HostVariant): Promise<CellResult> {
-  const model = new PairModel(epV, hostV);
+async function runCell(scenario: Awaited<ReturnType<typeof loadScenario>>, epV: string, hostV: string): Promise<CellResult> {
+  const model = new PairModel(VARIANTS[epV]!.ep, VARIANTS[hostV]!.host);
   const guests = { ep: modelGuest(model, 'ep'), host: modelGuest(model, 'host') };
   const link: LinkWitness = {
     linkId: 0,
@@ -183,7 +206,7 @@ async function runCell(scenario: Awaited<ReturnType<typeof loadScenario>>, epV: 
       return tools;
     }
   })(ctx, scenario, `ep-${epV}__host-${hostV}`);
-  rig.caps = { ...CAPS[`ep.${epV === 'stock' ? 'old' : epV}`], ...CAPS[`host.${hostV}`] };
+  rig.caps = { ...capsOf(epV, 'ep', model), ...capsOf(hostV, 'host', model) };
   rig.params = { Nh, Ne };
   rig.observe = { ep: { dyndbg: true, kprobe: false }, host: { dyndbg: true, kprobe: false } };
   rig.msiIrqs = Array.from({ length: Nh }, (_, v) => 27 + v);
@@ -198,7 +221,7 @@ async function runCell(scenario: Awaited<ReturnType<typeof loadScenario>>, epV: 
 t.test('doorbell-interop.yaml agrees with the documented behaviour of every pairing', async (t) => {
   const scenario = await loadScenario(join(import.meta.dirname, '../../scenarios/doorbell-interop.yaml'));
   const cells: CellResult[] = [];
-  for (const cell of expandMatrix(scenario)) cells.push(await runCell(scenario, cell.ep as EpVariant, cell.host as HostVariant));
+  for (const cell of expandMatrix(scenario)) cells.push(await runCell(scenario, cell.ep, cell.host));
 
   for (const cell of cells) {
     const bad = cell.steps.flatMap((s) => s.checks.filter((c) => !['PASS', 'XFAIL'].includes(c.status)).map((c) => `${s.id} ${c.id} ${c.status}: ${c.message}`));
@@ -242,4 +265,49 @@ t.test('ntb-bringup.yaml: its doorbell expectations agree with stock kernels', a
     checks.filter((c) => !['PASS', 'XFAIL'].includes(c.status)).map((c) => `${c.id}: ${c.message}`),
     [],
   );
+});
+
+t.test('release-interop.yaml runs doorbell-interop.yaml steps, expectations and splats', async (t) => {
+  const releases = await loadScenario(join(import.meta.dirname, '../../scenarios/release-interop.yaml'));
+  const interop = await loadScenario(join(import.meta.dirname, '../../scenarios/doorbell-interop.yaml'));
+  // The mw step has its own owner and release-specific checks; everything else must not drift apart.
+  const notMw = <T extends { type?: string }>(steps: T[]) => steps.filter((s) => s.type !== 'mw');
+  t.same(notMw(releases.steps), notMw(interop.steps), 'steps');
+  const expectations = (s: typeof interop) => Object.fromEntries(Object.entries(s.expect).filter(([key]) => !key.startsWith('mw.')));
+  t.same(expectations(releases), expectations(interop), 'expectations');
+  t.same(releases.splats, interop.splats, 'splats');
+  t.same(releases.function, interop.function, 'function');
+});
+
+t.test('release-interop.yaml agrees with docs/doorbells.md for every pair of releases', async (t) => {
+  const scenario = await loadScenario(join(import.meta.dirname, '../../scenarios/release-interop.yaml'));
+  const cells: CellResult[] = [];
+  for (const cell of expandMatrix(scenario)) cells.push(await runCell(scenario, cell.ep, cell.host));
+  t.equal(cells.length, 16);
+  for (const cell of cells) {
+    const bad = cell.steps.flatMap((s) => s.checks.filter((c) => !['PASS', 'XFAIL'].includes(c.status)).map((c) => `${s.id} ${c.id} ${c.status}: ${c.message}`));
+    t.same(bad, [], `${cell.id}: only PASS and XFAIL`);
+  }
+  const checks = (id: string) => cells.find((c) => c.id === id)!.steps.flatMap((s) => s.checks);
+  const xfails = (id: string) => checks(id).filter((c) => c.status === 'XFAIL');
+  t.ok(checks('ep-r7.2__host-r7.2').every((c) => c.status === 'PASS'), 'the merged series on both sides: all PASS');
+
+  // 7.1.8 EP: only the missing db_vector_mask is known; the core hands out db_valid_mask = mask(Ne-2).
+  const ep71 = xfails('ep-r7.1__host-r7.2');
+  t.ok(ep71.length > 0 && ep71.every((c) => c.id.startsWith('vector_mask[host-to-ep')), '7.1.8 EP next to a 7.2 host: only the vector mask');
+  t.same([...new Set(ep71.map((c) => c.value))], [mask(Ne - 2)]);
+  t.match(ep71[0]!.message ?? '', /7\.1\.x vntb has no db_vector_mask/);
+
+  // A host ringing `s 0` writes slot 1: a 7.x EP silently never sees it (the spec), a 6.x EP reports bit 0.
+  const zeroOn = (id: string) => checks(id).find((c) => c.id.startsWith('db[host-to-ep'))!;
+  t.equal(checks('ep-r7.2__host-r6.12').find((c) => c.id === 'db[host-to-ep]')?.status, 'PASS', '7.2 EP: slot 1 not seen');
+  t.equal(zeroOn('ep-r6.12__host-r7.2').status, 'XFAIL', '6.12 EP: host bit 0 arrives as bit 1');
+
+  // 6.1/6.12/7.1.8 host: only db_vector_mask differs from the spec.
+  const host = xfails('ep-r7.2__host-r7.1');
+  t.ok(host.length > 0 && host.every((c) => c.id.startsWith('vector_mask[ep-to-host')), '7.1.8 host: only the vector mask');
+
+  const result = evaluateInterop(['sweep'], cells);
+  t.equal(result.status, 'PASS', 'a receiver release sees the same from every sender release');
+  t.equal(result.groups.length, 8, 'four receiver releases on each side');
 });

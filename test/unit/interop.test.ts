@@ -22,7 +22,7 @@ function cell(ep: string, host: string, checks: CheckResult[], status: Status = 
   };
 }
 
-// What doorbell-spec.md says each receiver sees for bit i, whatever the sender.
+// What docs/doorbells.md says each receiver sees for bit i, whatever the sender.
 const oldEpRx = (i: number) => ({ db: 2 ** (i + 1), vector: i + 2, db_after_clear: 2 ** (i + 1), ring_ok: true });
 const newEpRx = (i: number) => ({ db: 2 ** i, vector: i, db_after_clear: 0, ring_ok: true });
 const stockHostRx = (i: number) => ({ db: 2 ** i, vector: i, msi_index: i + 2, wire: i + 2, ring_ok: true });

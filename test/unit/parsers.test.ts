@@ -123,7 +123,7 @@ t.test('capability probes: one script, facts, derived capabilities', async (t) =
 
   // Debian 6.12 as shipped: the host backport's warning is in the module, db_vector ops are not.
   const stockHost = parseFacts(
-    ['uname:6.12.117', 'kallsyms:1', 'sym:__might_sleep', 'config-gz:1', 'cfg:CONFIG_DEBUG_ATOMIC_SLEEP=y', 'modfile:ntb_hw_epf', 'str:ntb_hw_epf:0', 'path:/sys/kernel/debug/dynamic_debug/control'].join('\n'),
+    ['uname:6.12.117', 'kallsyms:1', 'sym:__might_sleep', 'config-gz:1', 'cfg:CONFIG_DEBUG_ATOMIC_SLEEP=y', 'modfile:ntb_hw_epf', 'str:ntb_hw_epf:0', 'str:ntb_hw_epf:1', 'path:/sys/kernel/debug/dynamic_debug/control'].join('\n'),
   );
   const host = decideCapabilities(table, 'host', stockHost);
   t.same(host.values, {
@@ -143,7 +143,7 @@ t.test('capability probes: one script, facts, derived capabilities', async (t) =
   const ep = decideCapabilities(table, 'ep', newEp);
   t.equal(ep.values['ep.vntb_deferred_raise'], true);
   t.equal(ep.values['ep.vntb_db_vector_ops'], true);
-  t.equal(ep.values['ep.vntb_zero_based_vectors'], true);
+  t.equal(ep.values['ep.vntb_zero_based_vectors'], true, 'the vector ops decide before anything is observed');
   t.equal(ep.values['ep.debug_atomic_sleep'], false, 'no config.gz: the fallback symbol decides');
 
   // Nothing readable: unknown, with the reason, rather than a wrong false.

@@ -28,6 +28,7 @@ async function probeBoth(rig: Rig): Promise<void> {
     const guest = rig.guest(side);
     const result = await probeCapabilities(guest, side, rig.scenario.capabilities, rig.ms(60_000));
     Object.assign(rig.caps, result.values);
+    rig.capFacts[side] = result.facts;
     rig.ctx.emit({ kind: 'capabilities', cell: rig.cellId, guest: guest.name, values: result.values, unknown: result.unknown, release: result.release });
     rig.observe[side].dyndbg = result.values[`${side}.dyndbg`] === true;
     if (result.values[`${side}.kprobe_events`]) {
