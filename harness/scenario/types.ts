@@ -78,9 +78,10 @@ export interface CellKernel {
   source: string;
   /** The source's identity: Debian package and version, the commit, the tree's state (+dirty:<hash>). */
   sourceId: string;
-  /** Debian sources: the package, its version and the sha256 of what was downloaded. */
+  /** Debian sources: the package, its version, the file downloaded and its sha256 (from apt's signed index). */
   package?: string;
   version?: string;
+  file?: string;
   sha256?: string;
   /** Variant name, e.g. stock, new, r7.2. */
   name: string;

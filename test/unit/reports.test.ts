@@ -6,12 +6,14 @@ import stripAnsi from 'strip-ansi';
 import { HarnessError } from '../../harness/errors.ts';
 import { createEmitter } from '../../harness/events.ts';
 import type { GuestExec } from '../../harness/guest/types.ts';
+import type { KernelArtifact, KernelMetadata } from '../../harness/kernel/build.ts';
 import type { LinkWitness } from '../../harness/link/types.ts';
 import { attachReporters } from '../../harness/report/index.ts';
 import { resultsJson } from '../../harness/report/json.ts';
 import { renderJunit } from '../../harness/report/junit.ts';
 import { renderSummary } from '../../harness/report/summary.ts';
 import { renderTap } from '../../harness/report/tap.ts';
+import { cellKernel } from '../../harness/run/cell-kernels.ts';
 import { parseScenario } from '../../harness/scenario/load.ts';
 import type { CellContext } from '../../harness/scenario/context.ts';
 import { expandMatrix } from '../../harness/scenario/matrix.ts';
@@ -262,4 +264,39 @@ t.test('runScenario: kernels from the runner, releases from the guests, on every
     ],
     'cell-end events carry them too (the terminal line and events.ndjson)',
   );
+});
+
+t.test('cellKernel: from the kernel cache metadata, with and without Debian provenance', async (t) => {
+  const metadata = (source: KernelMetadata['source']): KernelArtifact => ({
+    key: 'f'.repeat(64),
+    dir: '/cache/kernels/arm64-r7.2-ffff',
+    arch: 'arm64',
+    name: 'r7.2',
+    image: '/cache/kernels/arm64-r7.2-ffff/Image',
+    modulesRoot: '/cache/kernels/arm64-r7.2-ffff/modules',
+    release: '7.2.13',
+    metadata: { source } as KernelMetadata,
+    cached: true,
+  });
+  const spec = { name: 'r7.2', source: { kind: 'debian' as const, version: '7.2' }, patches: [], fragments: ['extra.config'] };
+  const debian = cellKernel(
+    spec,
+    metadata({ spec: 'debian:7.2', id: 'debian:linux-source-7.2=7.2.13-1', label: 'debian linux-source-7.2 7.2.13-1', package: 'linux-source-7.2', version: '7.2.13-1', upstream: '7.2.13', file: 'linux-source-7.2_7.2.13-1_all.deb', sha256: 'cd'.repeat(32), suite: 'sid' }),
+  );
+  t.same(debian, {
+    release: '7.2.13',
+    source: 'debian:7.2',
+    sourceId: 'debian:linux-source-7.2=7.2.13-1',
+    package: 'linux-source-7.2',
+    version: '7.2.13-1',
+    file: 'linux-source-7.2_7.2.13-1_all.deb',
+    sha256: 'cd'.repeat(32),
+    name: 'r7.2',
+    arch: 'arm64',
+    patches: [],
+    fragments: ['extra.config'],
+    key: 'f'.repeat(64),
+  });
+  const path = cellKernel({ ...spec, name: 'mine', source: { kind: 'path', path: '/src/linux' } }, metadata({ spec: 'path:/src/linux', id: 'path:/src/linux@0123abcd+dirty:99aa', label: '/src/linux' }));
+  t.same([path.source, path.sourceId, 'sha256' in path, 'package' in path], ['path:/src/linux', 'path:/src/linux@0123abcd+dirty:99aa', false, false]);
 });
