@@ -2,10 +2,11 @@
 // unmodified endpoint functions and host drivers, booted from real kernels. Each scenario runs as
 // `ntbh run` does and its results.json is checked.
 import t from 'tap';
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runCommand } from '../../harness/run/command.ts';
-import { repoRoot } from '../../harness/util/paths.ts';
+import { repoRoot, shmRoot } from '../../harness/util/paths.ts';
 import { teardownAll } from '../../harness/util/teardown.ts';
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
@@ -16,9 +17,13 @@ interface Results {
   interop?: { status: string };
 }
 
-async function runScenario(file: string, cells?: string[]): Promise<{ exitCode: number; results: Results; dir: string }> {
+async function runScenario(file: string, cells?: string[], watch?: (line: string) => void): Promise<{ exitCode: number; results: Results; dir: string }> {
   const dir = await mkdtemp(join(repoRoot, 'results', `e2e-${file.replace(/\W+/g, '-')}-`));
-  const exitCode = await runCommand(join(repoRoot, 'scenarios', file), { results: dir, cell: cells, timeoutScale: 1, log });
+  const progress = (line: string) => {
+    log(line);
+    watch?.(line);
+  };
+  const exitCode = await runCommand(join(repoRoot, 'scenarios', file), { results: dir, cell: cells, timeoutScale: 1, log: progress });
   const results = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as Results;
   return { exitCode, results, dir };
 }
@@ -44,9 +49,42 @@ t.test('pci-epf-test through the link: BARs, every MSI vector, read/write/copy a
   t.ok(msi && msi.status === 'PASS', 'MSI per vector, relay counts equal /proc/interrupts deltas');
 });
 
+/** Modes of a live cell's run data, read while both guests are up (the scratch is gone after the run). */
+function privacyWatch(): { watch: (line: string) => void; seen: Record<string, { mode: number; directory: boolean }> } {
+  const seen: Record<string, { mode: number; directory: boolean }> = {};
+  let runId: string | undefined;
+  let runDir: string | undefined;
+  const watch = (line: string) => {
+    const run = /^run (\S+): .* artifacts in (\S+)$/.exec(line);
+    if (run) [runId, runDir] = [run[1], run[2]];
+    const up = /^(\S+): host up in /.exec(line);
+    if (!up || !runId || !runDir || Object.keys(seen).length > 0) return;
+    const shm = join(shmRoot(), `ntbh-${runId}`);
+    const cellShm = join(shm, up[1]!);
+    // Never throw into the harness's log: a failed stat shows up as a missing path below.
+    try {
+      for (const path of [runDir, join(runDir, up[1]!), shm, cellShm, ...readdirSync(cellShm).map((name) => join(cellShm, name))]) {
+        const info = statSync(path);
+        seen[path] = { mode: info.mode & 0o777, directory: info.isDirectory() };
+      }
+    } catch (error) {
+      seen[`stat failed: ${(error as Error).message}`] = { mode: -1, directory: false };
+    }
+  };
+  return { watch, seen };
+}
+
 t.test('NTB bring-up on stock kernels: link, spads, doorbells, memory windows, link down/up twice', async (t) => {
-  const { exitCode, results, dir } = await runScenario('ntb-bringup.yaml');
+  const privacy = privacyWatch();
+  const { exitCode, results, dir } = await runScenario('ntb-bringup.yaml', undefined, privacy.watch);
   t.comment(`artifacts: ${dir}`);
+  // Private by default: both guests' RAM, the sockets and the run directories, checked while the cell ran.
+  const paths = Object.keys(privacy.seen);
+  t.ok(paths.some((p) => p.endsWith('/host.ram')) && paths.some((p) => p.endsWith('/ep.ram')), `both RAM files seen: ${paths.join(' ')}`);
+  t.ok(paths.some((p) => p.endsWith('.sock')) && paths.some((p) => p.endsWith('.qmp')), 'relay and QMP sockets seen');
+  for (const [path, { mode, directory }] of Object.entries(privacy.seen)) {
+    t.equal(mode.toString(8), directory ? '700' : '600', `${path} is ${directory ? '0700' : '0600'}`);
+  }
   t.same(problems(results), [], 'no failing check (stock vntb quirks are declared XFAIL)');
   t.equal(exitCode, 0);
 });
