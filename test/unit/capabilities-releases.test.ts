@@ -4,6 +4,9 @@
  * db_valid_mask each release shows in a cell: every release must classify as docs/doorbells.md says.
  */
 import t from 'tap';
+import { join } from 'node:path';
+import type { GuestExec } from '../../harness/guest/types.ts';
+import { TOOL_ROOT } from '../../harness/ntb/ntb-tool.ts';
 import { capabilityTable, type ProbeSide } from '../../harness/ntb/capability-table.ts';
 import { decideCapabilities } from '../../harness/ntb/capabilities.ts';
 import { hasFixture, readFixture, factsFor as fixtureFacts } from '../fixtures/captured/releases/facts.ts';
@@ -104,4 +107,37 @@ t.test('our patch sets classify through the same probes: new as 7.2.13, old host
   for (const gone of ['Unexpected reserved doorbell slot write ignored', 'Failed to raise doorbell %u (MSI %u)', 'DB count %u out of range']) {
     t.notOk(ours.some((s) => s.includes(gone)), `new no longer prints "${gone}"`);
   }
+});
+
+t.test('the Rig decides observed capabilities when ntb_tool first loads on a side, once', async (t) => {
+  const { Rig } = await import('../../harness/scenario/rig.ts');
+  const { loadScenario } = await import('../../harness/scenario/load.ts');
+  const scenario = await loadScenario(join(import.meta.dirname, '../../scenarios/release-interop.yaml'));
+  const reads: string[] = [];
+  const guest = (name: string, mask: string): GuestExec => ({
+    name,
+    async exec(command) {
+      const stdout = command.includes(`ls ${TOOL_ROOT}`) ? '0000:00:00.0\n' : command.endsWith("/db_valid_mask'") ? (reads.push(name), `${mask}\n`) : '';
+      return { command, stdout, stderr: '', exitCode: 0, durationMs: 1 };
+    },
+  });
+  const events: unknown[] = [];
+  const link = { linkId: 0, linkUp: true, mark: () => ({ index: 0 }), msiCounts: () => new Map(), msiDeliveries: () => [], events: () => [] };
+  const ctx = { ep: guest('ep', '0xffff'), host: guest('host', '0x3fff'), link, emit: (e: unknown) => events.push(e), consoleMark: () => 0, splatsSince: async () => [], timeoutScale: 1 };
+  const rig = new Rig(ctx as never, scenario, 'ep-r6.12__host-r6.12');
+  rig.params = { Ne, Nh };
+  rig.capFacts = { ep: factsFor('ep', 'pci-epf-vntb', readFixture('6.12.117', 'pci-epf-vntb')), host: factsFor('host', 'ntb_hw_epf', readFixture('6.12.117', 'ntb_hw_epf')) };
+  t.equal(rig.caps['ep.vntb_zero_based_vectors'], undefined, 'undecided before ntb_tool');
+
+  await rig.tool('ep');
+  t.equal(rig.caps['ep.vntb_valid_mask_excludes_reserved'], false, 'observed mask(Ne): pre-series');
+  t.equal(rig.caps['ep.vntb_zero_based_vectors'], false);
+  t.equal(rig.caps['ep.vntb_reserved_slot_ignored'], false);
+  t.match(events.at(-1), { kind: 'capabilities', guest: 'ep', values: { 'ep.vntb_zero_based_vectors': false } });
+
+  await rig.tool('host');
+  t.same(reads, ['ep'], 'the host has no observed capability: nothing read there');
+  rig.forgetTools();
+  await rig.tool('ep');
+  t.same(reads, ['ep'], 'observed once per cell, not again after the tools are reopened');
 });
