@@ -300,7 +300,9 @@ export async function resolveDebianSource(spec: string, log: (line: string) => v
     if (refreshed || process.getuid?.() !== 0) break;
     await refreshLists(log);
     refreshed = true;
-    candidates = pickCandidates(await madison(query), request);
+    rows = await madison(query);
+    candidates = pickCandidates(rows, request);
+    if (candidates.length === 0) throw await unavailable(spec, request, rows);
   }
   throw new HarnessError(`no candidate for debian:${spec} could be downloaded`, {
     code: 'KERNEL_SOURCE_DOWNLOAD',
