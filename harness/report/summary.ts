@@ -111,7 +111,8 @@ function xfailLines(run: RunResult, c: Colors): string[] {
   for (const cell of run.cells) {
     for (const step of cell.steps) {
       for (const check of step.checks.filter((k) => k.status === 'XFAIL')) {
-        const key = `${step.id}.${check.check}\u0000${cleanText(check.message ?? '')}`;
+        // The reason without the per-check evidence the judge appends after " — " (a write, a path).
+        const key = `${step.id}.${check.check}\u0000${cleanText(check.message ?? '').split(' — ')[0]}`;
         const entry = groups.get(key) ?? { cells: new Set(), checks: 0 };
         entry.cells.add(cell.id);
         entry.checks++;
@@ -123,9 +124,10 @@ function xfailLines(run: RunResult, c: Colors): string[] {
   const lines = [c.bold('expected failures (known behaviour of the kernels under test)')];
   for (const [key, { cells, checks }] of groups) {
     const [name, reason] = key.split('\u0000') as [string, string];
-    const text = `${name}: ${reason} — ${cells.size} cell${cells.size === 1 ? '' : 's'}, ${checks} check${checks === 1 ? '' : 's'}`;
-    const room = WIDTH - 8; // "  XFAIL "
-    lines.push(`  ${paintStatus('XFAIL', c)} ${text.length > room ? `${text.slice(0, room - 3)}...` : text}`);
+    // The counts always show; a long reason is cut instead (results.json has it whole).
+    const counts = ` — ${cells.size} cell${cells.size === 1 ? '' : 's'}, ${checks} check${checks === 1 ? '' : 's'}`;
+    const room = WIDTH - 8 - name.length - 2 - counts.length; // "  XFAIL " and ": "
+    lines.push(`  ${paintStatus('XFAIL', c)} ${name}: ${reason.length > room ? `${reason.slice(0, Math.max(0, room - 3))}...` : reason}${counts}`);
   }
   return [...lines, ''];
 }

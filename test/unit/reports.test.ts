@@ -300,3 +300,14 @@ t.test('cellKernel: from the kernel cache metadata, with and without Debian prov
   const path = cellKernel({ ...spec, name: 'mine', source: { kind: 'path', path: '/src/linux' } }, metadata({ spec: 'path:/src/linux', id: 'path:/src/linux@0123abcd+dirty:99aa', label: '/src/linux' }));
   t.same([path.source, path.sourceId, 'sha256' in path, 'package' in path], ['path:/src/linux', 'path:/src/linux@0123abcd+dirty:99aa', false, false]);
 });
+
+t.test('summary: one expected-failure line per reason, whatever evidence each check appended', async (t) => {
+  const reason = 'upstream regression: ntb_tool parses peer_mw_trans with %llu:%zu';
+  const hex = (label: string, dev: string) => check(`hex_trans[${label}]`, 'XFAIL', false, `${reason} — echo '0x0000000004a40000:4096' > /sys/kernel/debug/ntb_tool/${dev}/peer0/peer_mw_trans0: EINVAL`);
+  const mwCell = (ep: string, host: string): CellResult => ({ ...cell(ep, host, 1, 20), steps: [step('mw', [hex('host-to-ep', '0000:01:00.0'), hex('ep-to-host', 'pci-epf-vntb.0')])], status: 'XFAIL' });
+  const text = stripAnsi(renderSummary(buildRunResult(scenario, [mwCell('old', 'stock'), mwCell('new', 'stock')], { startedAt: new Date(), durationMs: 1 }), { color: false }));
+  const lines = text.split('\n').filter((l) => l.includes('mw.hex_trans'));
+  t.equal(lines.length, 1, text);
+  t.match(lines[0], /^ {2}XFAIL mw\.hex_trans: upstream regression: ntb_tool parses .*\S — 2 cells, 4 checks$/, 'a long reason is cut, the counts stay');
+  t.ok(lines[0]!.length <= 100, `≤ 100 columns: ${lines[0]}`);
+});
