@@ -186,9 +186,9 @@ export function planAptSources(entries: AptEntry[], codename: string): AptPlan {
 }
 
 function field(name: string, value: string): string {
-  // Multi-line values (an embedded key) continue on indented lines; an empty line is written " .".
-  const [first, ...rest] = value.split('\n');
-  return [`${name}: ${first}`, ...rest.map((line) => (line === '' ? ' .' : ` ${line}`))].join('\n');
+  // A multi-line value (an embedded key) starts on the next line, indented; an empty line is written " .".
+  if (!value.includes('\n')) return `${name}: ${value}`;
+  return [`${name}:`, ...value.split('\n').map((line) => (line === '' ? ' .' : ` ${line}`))].join('\n');
 }
 
 function stanza(types: string, archive: { uri: string; suites: string[]; components: string[]; signedBy?: string }, extra: string[] = []): string {
