@@ -14,6 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runCommand } from './run/command.ts';
+import { bisectCommand } from './bisect/command.ts';
 import { loadScenario } from './scenario/load.ts';
 import { formatMatrix } from './scenario/matrix.ts';
 import { scenarioJsonSchema } from './scenario/schema.ts';
@@ -175,6 +176,24 @@ program
   .option('--host <kernel>', 'host kernel for a single cell: a variant name or a source; EP defaults to stock')
   .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[]; ep?: string; host?: string }) => {
     process.exitCode = await runCommand(file, { ...opts, timeoutScale: timeoutScale(), log: progress });
+  });
+
+program
+  .command('bisect')
+  .description("find the first commit of a kernel tree that changes a scenario's outcome (git bisect with the scenario as the oracle)")
+  .requiredOption('--tree <repo>', 'the git repository to bisect (never modified: the bisect runs in a private clone)')
+  .requiredOption('--good <ref>', 'a commit without the change (with --fixed: the newer, fixed end)')
+  .requiredOption('--bad <ref>', 'a commit with the change (with --fixed: the older, broken end)')
+  .addOption(new Option('--side <side>', 'which guest runs the bisected kernel').choices(['ep', 'host']).makeOptionMandatory())
+  .requiredOption('--scenario <file>', 'scenario whose steps judge each commit (its matrix is replaced by one cell)')
+  .option('--cell-peer <kernel>', "the other side's kernel: a variant name or a source", 'stock')
+  .option('--check <step.check>', 'only this check decides (PASS/XFAIL/XPASS good, FAIL bad; with --fixed: PASS/XPASS fixed, FAIL/XFAIL broken)')
+  .option('--fixed', 'look for the first commit that fixes the behaviour instead of the first that breaks it')
+  .option('--results <dir>', 'where bisect.json and one results directory per step go')
+  .action(async (opts: { tree: string; good: string; bad: string; side: 'ep' | 'host'; scenario: string; cellPeer: string; check?: string; fixed?: boolean; results?: string }) => {
+    const { exitCode, dir } = await bisectCommand({ ...opts, peer: opts.cellPeer, timeoutScale: timeoutScale(), log: progress });
+    progress(`bisect log and steps: ${join(dir, 'bisect.json')}`);
+    process.exitCode = exitCode;
   });
 
 program

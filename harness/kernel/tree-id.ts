@@ -50,8 +50,7 @@ async function gitIdentity(dir: string, real: string): Promise<TreeIdentity | nu
   // Refresh the index's stat data first (as git status does), or a copied tree makes diff read every file.
   await git(dir, ['update-index', '-q', '--refresh']);
   const diff = await run('git', ['-C', dir, 'diff', 'HEAD', '--binary', '--no-ext-diff', '--no-textconv'], { phase: 'kernel-build', code: 'KERNEL_TREE_GIT' });
-  const others = await run('git', ['-C', dir, 'ls-files', '--others', '--exclude-standard', '-z'], { phase: 'kernel-build', code: 'KERNEL_TREE_GIT' });
-  const untracked = others.stdout.split('\0').filter(Boolean).sort();
+  const untracked = await untrackedFiles(dir);
   let id = `path:${dir}@${commit}`;
   let dirty: string | undefined;
   if (diff.stdout.length > 0 || untracked.length > 0) {
@@ -66,6 +65,23 @@ async function gitIdentity(dir: string, real: string): Promise<TreeIdentity | nu
   }
   return { id, kind: 'git', commit, ...(dirty ? { dirty } : {}) };
 }
+
+/**
+ * Untracked files that may be sources. Debian's linux-source appends "/*" to the top-level .gitignore
+ * (its packaging ignores everything at the top), which hides every new file from git's ignore rules;
+ * in such a tree every untracked file counts except editor and build litter (the tree is unconfigured,
+ * so there should be no build output).
+ */
+async function untrackedFiles(dir: string): Promise<string[]> {
+  const gitignore = await readFile(join(dir, '.gitignore'), 'utf8').catch(() => '');
+  const catchAll = gitignore.split('\n').some((line) => /^\/?\*\s*$/.test(line));
+  const args = catchAll ? ['ls-files', '--others', '-z'] : ['ls-files', '--others', '--exclude-standard', '-z'];
+  const out = await run('git', ['-C', dir, ...args], { phase: 'kernel-build', code: 'KERNEL_TREE_GIT' });
+  const names = out.stdout.split('\0').filter(Boolean);
+  return (catchAll ? names.filter((name) => !LITTER.test(name)) : names).sort();
+}
+
+const LITTER = /(^|\/)(\.[^/]*\.sw[po]|[^/]*~|\.#[^/]*|[^/]*\.(o|ko|a|cmd|mod|mod\.c|orig|rej)|modules\.order|Module\.symvers)$/;
 
 /** "<type> <size> <sha256>" of one path, for untracked files (symlinks by their target). */
 async function fileRecord(path: string): Promise<string> {

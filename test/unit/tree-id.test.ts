@@ -70,6 +70,23 @@ t.test('git tree: commit when clean, +dirty over tracked changes and untracked f
   t.equal((await treeIdentity(dir)).id, `path:${dir}@${git(dir, 'rev-parse', 'HEAD')}`, 'a new commit is a new identity');
 });
 
+t.test("git tree from Debian's linux-source: its top-level \"/*\" ignore rule does not hide new files", async (t) => {
+  const dir = await scratch(t, 'debian-git-tree');
+  await makeTree(dir);
+  await writeFile(join(dir, '.gitignore'), '*.o\n# Debian packaging\n/*\n!/debian/\n');
+  git(dir, 'init', '-q');
+  git(dir, '-c', 'core.excludesFile=', 'add', '-f', '-A', '.');
+  git(dir, 'commit', '-qm', 'base');
+  const clean = await treeIdentity(dir);
+  t.notMatch(clean.id, /dirty/);
+  await writeFile(join(dir, 'drivers/ntb/new.c'), 'int n;\n');
+  const untracked = await treeIdentity(dir);
+  t.match(untracked.id, /\+dirty:/, 'a new source file counts although .gitignore hides it');
+  await writeFile(join(dir, 'drivers/ntb/new.o'), 'obj');
+  await writeFile(join(dir, 'drivers/ntb/.new.c.swp'), 'swap');
+  t.equal((await treeIdentity(dir)).id, untracked.id, 'editor and build litter does not');
+});
+
 t.test('non-git tree: content fingerprint, stat cache re-reads only what changed', async (t) => {
   const dir = await scratch(t, 'plain-tree');
   await makeTree(dir);
