@@ -34,11 +34,15 @@ export class GitBisect {
 
   /** Clones `repo` (hard-linked objects for a local path) to `gitDir`. */
   static async clone(repo: string, gitDir: string, terms: Terms): Promise<GitBisect> {
-    await rm(gitDir, { recursive: true, force: true });
-    await run('git', ['clone', '--bare', '--quiet', repo, gitDir], { phase: 'scenario', code: 'BISECT_GIT' }).catch((cause) => {
-      throw fail(`cannot clone ${repo} for bisecting`, cause, 'input');
-    });
-    return new GitBisect(gitDir, terms);
+    // Twice: a gc running in the user's repository can pack loose objects away under a local clone.
+    for (let attempt = 1; ; attempt++) {
+      await rm(gitDir, { recursive: true, force: true });
+      const cloned = await run('git', ['clone', '--bare', '--quiet', repo, gitDir], { phase: 'scenario', code: 'BISECT_GIT' }).catch((cause) => {
+        if (attempt >= 2) throw fail(`cannot clone ${repo} for bisecting`, cause, 'input');
+        return null;
+      });
+      if (cloned) return new GitBisect(gitDir, terms);
+    }
   }
 
   /** A ref of the user's repository → commit id (their refs, not the clone's: HEAD is theirs). */
