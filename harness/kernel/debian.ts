@@ -277,6 +277,7 @@ export async function resolveDebianSource(spec: string, log: (line: string) => v
   const query = [`linux-source-${request.series}`, ...sourcePackages(request.series)];
   let rows = await madison(query);
   let refreshed = false;
+  // Nothing known at all: the package lists were never fetched (or the harness's suites never added).
   if (rows.length === 0 && (await allRows()).length === 0) {
     await refreshLists(log);
     refreshed = true;
@@ -285,26 +286,37 @@ export async function resolveDebianSource(spec: string, log: (line: string) => v
   let candidates = pickCandidates(rows, request);
   if (candidates.length === 0) throw await unavailable(spec, request, rows);
 
-  const failures: string[] = [];
-  for (;;) {
-    for (const candidate of candidates) {
-      try {
-        return candidate.kind === 'binary' ? await fromBinary(candidate, log) : await fromSource(candidate, log);
-      } catch (error) {
-        if (!(error instanceof HarnessError) || error.code !== 'KERNEL_SOURCE_DOWNLOAD') throw error;
-        failures.push(`${candidate.package} ${candidate.version}: ${error.message}`);
-        log(`warning: could not download ${candidate.package} ${candidate.version} (${error.message}); trying the next candidate`);
-      }
-    }
+  const fetchOne = (candidate: Candidate) => (candidate.kind === 'binary' ? fromBinary(candidate, log) : fromSource(candidate, log));
+  try {
+    return await firstDownloadable(candidates, fetchOne, log, `debian:${spec}`);
+  } catch (error) {
     // Every file was gone from the archive: the package lists may be stale.
-    if (refreshed || process.getuid?.() !== 0) break;
+    if (refreshed || process.getuid?.() !== 0 || !(error instanceof HarnessError) || error.code !== 'KERNEL_SOURCE_DOWNLOAD') throw error;
     await refreshLists(log);
-    refreshed = true;
     rows = await madison(query);
     candidates = pickCandidates(rows, request);
     if (candidates.length === 0) throw await unavailable(spec, request, rows);
+    return firstDownloadable(candidates, fetchOne, log, `debian:${spec}`);
   }
-  throw new HarnessError(`no candidate for debian:${spec} could be downloaded`, {
+}
+
+/**
+ * Tries the candidates in order; a download failure (an old file gone from the archive) moves on to
+ * the next one, any other error stops. All failing is one KERNEL_SOURCE_DOWNLOAD listing each attempt.
+ */
+export async function firstDownloadable<T>(candidates: Candidate[], fetchOne: (c: Candidate) => Promise<T>, log: (line: string) => void, what: string): Promise<T> {
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      return await fetchOne(candidate);
+    } catch (error) {
+      if (!(error instanceof HarnessError) || error.code !== 'KERNEL_SOURCE_DOWNLOAD') throw error;
+      failures.push(`${candidate.package} ${candidate.version}: ${error.message}`);
+      const next = candidates[candidates.indexOf(candidate) + 1];
+      log(`warning: could not download ${candidate.package} ${candidate.version} (${error.message})${next ? `; trying ${next.package} ${next.version}` : ''}`);
+    }
+  }
+  throw new HarnessError(`no candidate for ${what} could be downloaded`, {
     code: 'KERNEL_SOURCE_DOWNLOAD',
     kind: 'infra',
     phase: 'kernel-build',

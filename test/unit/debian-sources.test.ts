@@ -5,6 +5,7 @@ import {
   availableSeries,
   candidatesFrom,
   compareDebianVersions,
+  firstDownloadable,
   parseDebianRequest,
   parseMadison,
   parsePrintUris,
@@ -14,6 +15,7 @@ import {
   upstreamOf,
 } from '../../harness/kernel/debian.ts';
 import { parseKernelSource } from '../../harness/kernel/source.ts';
+import { HarnessError } from '../../harness/errors.ts';
 
 // Captured on the CI machine with bookworm + sid + experimental + trixie-backports configured (mirror host replaced).
 const captured = (name: string) => readFileSync(join(import.meta.dirname, '../fixtures/captured', name), 'utf8');
@@ -124,4 +126,40 @@ t.test('apt-get source --print-uris: the upstream tarball and its SHA256 from So
     size: 161678028,
     sha256: '47f9ce629bc14dd96c16a6a6a8cae4f7f3c3ff6138e2f64befc7bdad426e9728',
   });
+});
+
+t.test('a download that fails moves on to the next candidate; other errors stop', async (t) => {
+  const candidates = pickCandidates(rows, parseDebianRequest('7.1.8')!);
+  const gone = (c: { version: string }) =>
+    new HarnessError(`404 for ${c.version}`, { code: 'KERNEL_SOURCE_DOWNLOAD', kind: 'infra', phase: 'kernel-build' });
+  const lines: string[] = [];
+  const tried: string[] = [];
+  const got = await firstDownloadable(
+    candidates,
+    async (c) => {
+      tried.push(c.version);
+      if (c.version === '7.1.8-2') throw gone(c);
+      return c.version;
+    },
+    (line) => lines.push(line),
+    'debian:7.1.8',
+  );
+  t.equal(got, '7.1.8-1~bpo13+1');
+  t.same(tried, ['7.1.8-2', '7.1.8-1~bpo13+1']);
+  t.match(lines[0], /could not download linux 7\.1\.8-2 \(404 for 7\.1\.8-2\); trying linux 7\.1\.8-1~bpo13\+1/);
+
+  await t.rejects(
+    firstDownloadable(candidates, async (c) => Promise.reject(gone(c)), () => undefined, 'debian:7.1.8'),
+    { code: 'KERNEL_SOURCE_DOWNLOAD', message: /debian:7\.1\.8/, excerpt: /7\.1\.8-2: 404[^]*7\.1\.8-1~bpo13\+1: 404/ },
+  );
+  const unpackError = new HarnessError('tar failed', { code: 'KERNEL_SOURCE_UNPACK', kind: 'infra', phase: 'kernel-build' });
+  let calls = 0;
+  await t.rejects(
+    firstDownloadable(candidates, async () => {
+      calls++;
+      throw unpackError;
+    }, () => undefined, 'x'),
+    { code: 'KERNEL_SOURCE_UNPACK' },
+  );
+  t.equal(calls, 1, 'not a download problem: no second try');
 });
