@@ -184,7 +184,7 @@ export class Guest implements GuestExec {
     failure.catch(() => undefined);
     const ready = (async () => {
       const readyMs = await this.waitConsole(/ntbh-ready/, deadlineMs);
-      this.ssh = new SshSession(this.name, { port: this.sshPort, privateKey: this.config.key.privateKey, defaultTimeoutMs: scaleMs(60_000, this.scale) });
+      this.ssh = new SshSession(this.name, { port: this.sshPort, privateKey: this.config.key.privateKey, defaultTimeoutMs: scaleMs(60_000, this.scale), killTimeoutMs: scaleMs(15_000, this.scale) });
       for (let attempt = 0; ; attempt++) {
         try {
           await this.ssh.connect(scaleMs(10_000, this.scale));
