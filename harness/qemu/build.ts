@@ -5,6 +5,7 @@ import { cachePath, repoRoot } from '../util/paths.ts';
 import { compilerErrors, run } from '../util/proc.ts';
 import { hashParts, hashTree, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
+import { HarnessError } from '../errors.ts';
 
 export interface QemuBuild {
   dir: string;
@@ -21,14 +22,60 @@ export interface QemuBuild {
  * link/qemu/build.sh. Cached by (source package version, our device sources); the build tree is
  * kept so a change to our devices recompiles only them.
  */
+/** The QEMU series link/qemu/qemu-7.2-vepc.patch is written against. */
+export const QEMU_SERIES = '7.2';
+
+/** Highest `Version:` of the qemu source package in the series we patch (apt-cache showsrc output). */
+export function pickQemuVersion(showsrc: string, series = QEMU_SERIES): string | undefined {
+  const versions = [...new Set([...showsrc.matchAll(/^Version: (\S+)$/gm)].map((m) => m[1]!))];
+  // 7.2 matches 7.2+dfsg-7 and 7.2.1-1, not 7.20.
+  const inSeries = versions.filter((v) => new RegExp(`^${series.replace(/\./g, '\\.')}(?:[.+~-]|$)`).test(v.replace(/^\d+:/, '')));
+  return inSeries.sort(compareDebianVersions).pop();
+}
+
+/** Debian version order for the shapes qemu uses (epoch:upstream+suffix-revision), via dpkg's rules in brief. */
+export function compareDebianVersions(a: string, b: string): number {
+  const parts = (v: string) => v.split(/(\d+)/).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const [pa, pb] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i] ?? '', pb[i] ?? ''];
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return x - y;
+    // '~' sorts before everything, even the end of the string.
+    const rank = (s: string | number) => (s === '' ? 0 : String(s).startsWith('~') ? -1 : 1);
+    if (rank(x) !== rank(y)) return rank(x) - rank(y);
+    return String(x) < String(y) ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Our device patch targets one QEMU series, while the release suites the harness adds for kernels
+ * carry newer qemu sources: name the version explicitly instead of taking apt's newest.
+ */
+async function qemuSourceVersion(): Promise<string> {
+  const showsrc = await run('apt-cache', ['showsrc', 'qemu'], { phase: 'qemu-build', code: 'QEMU_SOURCE_FETCH' });
+  const version = pickQemuVersion(showsrc.stdout);
+  if (!version) {
+    throw new HarnessError(`no qemu ${QEMU_SERIES} source package in the configured apt sources`, {
+      code: 'QEMU_SOURCE_FETCH',
+      kind: 'infra',
+      phase: 'qemu-build',
+      excerpt: `link/qemu/qemu-7.2-vepc.patch targets QEMU ${QEMU_SERIES}; run \`npx ntbh setup\` (adds deb-src for the machine's suites) and check \`apt-cache showsrc qemu\`.`,
+    });
+  }
+  return version;
+}
+
 export async function buildLinkQemu(log: (line: string) => void = () => undefined): Promise<QemuBuild> {
   const srcDir = cachePath('qemu-src');
   await mkdir(srcDir, { recursive: true });
   const dsc = await withLock(srcDir, async () => {
     let found = (await readdir(srcDir)).filter((name) => name.endsWith('.dsc')).sort().pop();
     if (!found) {
-      log('fetching the Debian qemu source package');
-      await run('apt-get', ['source', '--download-only', 'qemu'], { cwd: srcDir, phase: 'qemu-build', code: 'QEMU_SOURCE_FETCH' });
+      const version = await qemuSourceVersion();
+      log(`fetching the Debian qemu source package ${version}`);
+      await run('apt-get', ['source', '--download-only', `qemu=${version}`], { cwd: srcDir, phase: 'qemu-build', code: 'QEMU_SOURCE_FETCH' });
       found = (await readdir(srcDir)).filter((name) => name.endsWith('.dsc')).sort().pop();
     }
     return found!;
