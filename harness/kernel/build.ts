@@ -83,7 +83,7 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
       excerpt: 'Commit them to a git tree and use a git: source, or apply them yourself.',
     });
   }
-  const fragments = await loadFragments([...builtinFragments(arch), ...spec.fragments]);
+  const fragments = await loadFragments([...builtinFragments(arch, series), ...spec.fragments]);
   const extraModules = options.extraModules ?? defaultExtraModules();
   // An out-of-tree module may include headers from a sibling include/ (link/include): hash both.
   const extraHashes = await Promise.all(
