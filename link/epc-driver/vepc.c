@@ -472,11 +472,12 @@ vepc_get_features(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
 /*
- * 7.2 op.  No auxiliary resources (no embedded doorbell, no DMA engine to expose):
- * pci_epf_alloc_doorbell() then fails with -ENODEV and pci-epf-vntb falls
- * back to polling its doorbell BAR, as on 6.x.  get_aux_resources stays
- * unset: with a count of 0 there is nothing to ask for, and the core answers
- * -EOPNOTSUPP rather than handing back an array we never filled.
+ * 7.2 op.  No auxiliary resources (no embedded doorbell, no DMA engine to
+ * expose): pci_epf_alloc_doorbell() then fails with -ENODEV and
+ * pci-epf-vntb falls back to polling its doorbell BAR, as on 6.x.
+ * get_aux_resources stays unset: with a count of 0 there is nothing to ask
+ * for, and the core answers -EOPNOTSUPP rather than handing back an array
+ * we never filled.
  */
 static int vepc_get_aux_resources_count(struct pci_epc *epc, u8 func_no,
 					u8 vfunc_no)
@@ -563,11 +564,11 @@ static int vepc_init_features(struct vepc *vepc)
 	}
 	features->msi_capable = true;
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 15, 0)
-	/* 6.15 asks: raise_irq() handles INTx (older cores assume every EPC can). */
+	/* 6.15 asks: raise_irq() does INTx (older cores assume every EPC can). */
 	features->intx_capable = true;
 #endif
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0)
-	/* 7.0 asks: the device re-targets a live BAR (vntb's memory windows need it). */
+	/* 7.0 asks: the device re-targets a live BAR (vntb memory windows). */
 	features->dynamic_inbound_mapping = true;
 #endif
 	features->align = SZ_4K;
