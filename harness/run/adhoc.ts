@@ -25,8 +25,11 @@ export function isSourceText(text: string): boolean {
   return SOURCE_PREFIX.test(text);
 }
 
-/** Variant names become cell ids: lower-case letters, digits, ".", "-" and single "_" separators. */
-export function sanitizeVariantName(text: string, max = 48): string {
+/**
+ * Variant names become cell ids: lower-case letters, digits, ".", "-" and single "_" separators. Kept
+ * short: a cell id is part of the link's unix socket paths under /dev/shm (108 bytes at most).
+ */
+export function sanitizeVariantName(text: string, max = 24): string {
   let name = text
     .toLowerCase()
     .replace(/[^a-z0-9.-]+/g, '_')
@@ -36,14 +39,14 @@ export function sanitizeVariantName(text: string, max = 48): string {
   return name;
 }
 
-/** A short readable name for a source: debian_7.2, git_linux_v7.2, git_linux_0123456789ab, path_linux. */
+/**
+ * A short readable name for a source: debian_7.2, git_v7.2, git_0123456789ab (a commit), path_linux.
+ * The repository is not named (the ref says what matters; two repositories with the same ref in one
+ * cell get a hash suffix, see adHocScenario).
+ */
 export function variantNameForSource(source: KernelSource): string {
   if (source.kind === 'debian') return sanitizeVariantName(`debian_${source.version}`);
-  if (source.kind === 'git') {
-    const repo = basename(source.url.replace(/\/+$/, '')).replace(/\.git$/, '');
-    const ref = /^[0-9a-f]{40}$/.test(source.ref) ? source.ref.slice(0, 12) : source.ref;
-    return sanitizeVariantName(`git_${repo}_${ref}`);
-  }
+  if (source.kind === 'git') return sanitizeVariantName(`git_${/^[0-9a-f]{40}$/.test(source.ref) ? source.ref.slice(0, 12) : source.ref}`);
   return sanitizeVariantName(`path_${basename(source.path)}`);
 }
 

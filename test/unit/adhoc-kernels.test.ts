@@ -11,12 +11,12 @@ const fixture = (name: string) => loadScenario(join(repoRoot, 'test', 'fixtures'
 
 t.test('names: readable, valid as variant names and cell ids', async (t) => {
   t.equal(variantNameForSource({ kind: 'debian', version: '7.2' }), 'debian_7.2');
-  t.equal(variantNameForSource({ kind: 'git', url: '/src/linux.git', ref: 'v7.2' }), 'git_linux_v7.2');
-  t.equal(variantNameForSource({ kind: 'git', url: '/src/linux/', ref: 'a'.repeat(40) }), `git_linux_${'a'.repeat(12)}`);
-  t.equal(variantNameForSource({ kind: 'git', url: '/src/linux', ref: 'origin/Topic__X' }), 'git_linux_origin_topic_x');
+  t.equal(variantNameForSource({ kind: 'git', url: '/src/linux.git', ref: 'v7.2' }), 'git_v7.2');
+  t.equal(variantNameForSource({ kind: 'git', url: '/src/linux/', ref: 'a'.repeat(40) }), `git_${'a'.repeat(12)}`);
+  t.equal(variantNameForSource({ kind: 'git', url: '/src/linux', ref: 'origin/Topic__X' }), 'git_origin_topic_x');
   t.equal(variantNameForSource({ kind: 'path', path: '/home/me/src/Linux-Next' }), 'path_linux-next');
   const long = sanitizeVariantName(`git_${'x'.repeat(80)}`);
-  t.ok(long.length <= 48 && /_[0-9a-f]{8}$/.test(long), 'long names are cut and keep a hash');
+  t.ok(long.length <= 24 && /_[0-9a-f]{8}$/.test(long), 'long names are cut (cell ids end up in socket paths) and keep a hash');
   t.not(sanitizeVariantName(`git_${'x'.repeat(80)}a`), long, 'different long names stay different');
   for (const name of ['debian_7.2', long, sanitizeVariantName('__Weird Name!!')]) t.match(name, /^[a-z0-9][a-z0-9._-]*$/);
 });
@@ -34,7 +34,7 @@ t.test('a source on one side: one cell, the other side stock, the kernel resolva
 
   const both = adHocScenario(scenario, { ep: 'git:/src/linux@v7.2', host: 'path:/src/linux' });
   const [row] = cellKernels(both);
-  t.equal(row!.cell.id, 'ep-git_linux_v7.2__host-path_linux');
+  t.equal(row!.cell.id, 'ep-git_v7.2__host-path_linux');
   t.same(row!.ep.source, { kind: 'git', url: '/src/linux', ref: 'v7.2' });
   t.same(row!.host.source, { kind: 'path', path: '/src/linux' });
 });
@@ -62,6 +62,10 @@ t.test('a generated name never shadows a different variant', async (t) => {
   t.match(row!.cell.ep, /^debian_7\.2_[0-9a-f]{8}$/, 'the source got its own name');
   t.same(row!.ep.patches, [], 'the ad-hoc kernel is the bare source');
   t.same(row!.host.patches, ['new'], "the scenario's own variant is untouched");
+  const twoRepos = cellKernels(adHocScenario(scenario, { ep: 'git:/src/a@v1', host: 'git:/src/b@v1' }))[0]!;
+  t.equal(twoRepos.cell.ep, 'git_v1');
+  t.match(twoRepos.cell.host, /^git_v1_[0-9a-f]{8}$/, 'the same ref of another repository gets its own name');
+  t.same(twoRepos.host.source, { kind: 'git', url: '/src/b', ref: 'v1' });
   const same = adHocScenario({ ...scenario, kernels: { 'debian_7.2': { source: 'debian:7.2', patches: [], fragments: [] } } } as typeof scenario, { ep: 'debian:7.2' });
   t.equal(expandMatrix(same)[0]!.ep, 'debian_7.2', 'an identical declaration is reused');
 });
