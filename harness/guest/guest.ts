@@ -303,7 +303,7 @@ export class Guest implements GuestExec {
 
 /**
  * TCG unless NTBH_ACCEL=kvm: /dev/kvm exists on machines where KVM cannot boot a stock guest (see
- * shared/design/machine.md), so KVM is an explicit choice, not a guess from the device node.
+ * docs/guests.md), so KVM is an explicit choice, not a guess from the device node.
  */
 export function defaultAccel(): 'tcg' | 'kvm' {
   return process.env.NTBH_ACCEL === 'kvm' ? 'kvm' : 'tcg';
