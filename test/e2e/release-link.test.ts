@@ -44,7 +44,7 @@ t.test('Debian 7.2 EP (arm64) with the stock 6.12 host: NTB bring-up through the
 
   const dir = await mkdtemp(join(repoRoot, 'results', 'e2e-release-link-'));
   t.comment(`artifacts: ${dir}`);
-  const exitCode = await runCommand(join(repoRoot, 'scenarios', 'ntb-bringup-7.2.yaml'), { results: dir, timeoutScale: 1, log });
+  const exitCode = await runCommand(join(repoRoot, 'scenarios', 'ntb-bringup-7-2.yaml'), { results: dir, timeoutScale: 1, log });
   const results = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as Results;
 
   t.same(problems(results), [], 'no failing check, no unexpected splat');
