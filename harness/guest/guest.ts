@@ -9,7 +9,7 @@ import { defaultCmdline, defaultQemuBinary, qemuArgs, shellQuote } from '../qemu
 import { spawnTied } from '../util/proc.ts';
 import { freePort } from '../util/ports.ts';
 import { onTeardown } from '../util/teardown.ts';
-import { makePrivate, makePrivateDir, makePrivateFile } from '../util/rundir.ts';
+import { checkedSocketPath, makePrivate, makePrivateDir, makePrivateFile } from '../util/rundir.ts';
 import { scaleMs } from '../util/timeouts.ts';
 import type { Arch } from '../kernel/spec.ts';
 import type { ExecOptions, ExecResult, GuestExec } from './types.ts';
@@ -72,7 +72,7 @@ export class Guest implements GuestExec {
   constructor(readonly config: GuestConfig) {
     this.console = new ConsoleMonitor(config.name);
     this.ramFile = join(config.shmDir, `${config.name}.ram`);
-    this.qmpSocket = join(config.shmDir, `${config.name}.qmp`);
+    this.qmpSocket = checkedSocketPath(join(config.shmDir, `${config.name}.qmp`));
   }
 
   get name(): string {

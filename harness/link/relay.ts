@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { EventEmitter } from 'node:events';
 import { HarnessError } from '../errors.ts';
-import { makePrivate } from '../util/rundir.ts';
+import { checkedSocketPath, makePrivate } from '../util/rundir.ts';
 import { onTeardown } from '../util/teardown.ts';
 import type { LinkWitness, MsiDelivery, WireEvent, WireMark } from './types.ts';
 import { encode, IrqType, irqResultNames, MessageReader, NUM_BARS, Role, traceFields, type FunctionDescription, type Message, type OutMessage } from './wire.ts';
@@ -47,7 +47,7 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
     private readonly tracePath: string,
   ) {
     super();
-    this.socketPath = { ep: `${dir}/link${linkId}-ep.sock`, rc: `${dir}/link${linkId}-rc.sock` };
+    this.socketPath = { ep: checkedSocketPath(`${dir}/link${linkId}-ep.sock`), rc: checkedSocketPath(`${dir}/link${linkId}-rc.sock`) };
   }
 
   get linkUp(): boolean {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { repoRoot, shmRoot } from './paths.ts';
 import { onTeardown } from './teardown.ts';
+import { HarnessError } from '../errors.ts';
 
 export interface RunDirs {
   id: string;
@@ -46,9 +47,24 @@ export async function makeRunDirs(what: string, resultsDir?: string): Promise<Ru
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   const id = `${stamp}-${what}-${randomBytes(2).toString('hex')}`;
   const dir = resultsDir ? resolve(resultsDir) : join(repoRoot, 'results', id);
-  const shm = join(shmRoot(), `ntbh-${id}`);
+  // Sockets live under the scratch dir and a UNIX socket path holds at most 107 bytes: keep its name short.
+  const shm = join(shmRoot(), `ntbh-${stamp}-${what.slice(0, 16)}-${id.slice(-4)}`);
   await makePrivateDir(dir);
   await makePrivateDir(shm);
   onTeardown(`scratch ${shm}`, () => rm(shm, { recursive: true, force: true }));
   return { id, dir, shm };
+}
+
+/** Longest UNIX socket path the kernel accepts (sun_path is 108 bytes with its NUL). */
+export const MAX_SOCKET_PATH = 107;
+
+/** A socket path, or a clear error naming it when it cannot be bound (instead of a bare ENOENT later). */
+export function checkedSocketPath(path: string): string {
+  if (Buffer.byteLength(path) <= MAX_SOCKET_PATH) return path;
+  throw new HarnessError(`socket path is ${Buffer.byteLength(path)} bytes, over the ${MAX_SOCKET_PATH}-byte limit of UNIX sockets: ${path}`, {
+    code: 'SOCKET_PATH_TOO_LONG',
+    kind: 'input',
+    phase: 'boot',
+    excerpt: 'Shorten the cell id (kernel variant names), or point NTBH_SHM at a tmpfs directory with a shorter path.',
+  });
 }

@@ -57,3 +57,10 @@ t.test('an existing directory or file is tightened, not just left as found', asy
   t.equal(await mode(file), 0o600);
   t.equal((await stat(file)).size, 1, 'its content is kept');
 });
+
+t.test('a socket path over the UNIX limit is a clear input error, not a bare ENOENT at bind time', async (t) => {
+  const { checkedSocketPath, MAX_SOCKET_PATH } = await import('../../harness/util/rundir.ts');
+  const ok = `/dev/shm/${'a'.repeat(MAX_SOCKET_PATH - 9)}`;
+  t.equal(checkedSocketPath(ok), ok);
+  t.throws(() => checkedSocketPath(`${ok}b`), { code: 'SOCKET_PATH_TOO_LONG' });
+});
