@@ -18,6 +18,7 @@ import { bisectCommand } from './bisect/command.ts';
 import { loadScenario } from './scenario/load.ts';
 import { formatMatrix } from './scenario/matrix.ts';
 import { scenarioJsonSchema } from './scenario/schema.ts';
+import { stepsTable } from './scenario/steps-doc.ts';
 
 const program = new Command('ntbh')
   .description('QEMU-backed integration harness for the Linux EPF NTB pair (pci-epf-vntb <-> ntb_hw_epf)')
@@ -209,6 +210,13 @@ program
   .description('print the scenario JSON Schema (for editor completion and validation)')
   .action(() => {
     process.stdout.write(`${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`);
+  });
+
+program
+  .command('steps')
+  .description('print the "Steps and their checks" Markdown table, generated from the step registry')
+  .action(() => {
+    process.stdout.write(stepsTable());
   });
 
 async function main(): Promise<void> {

@@ -10,8 +10,7 @@ import type { CellContext } from './context.ts';
 import { Rig } from './rig.ts';
 import type { Scenario } from './schema.ts';
 import { runStep } from './step-runner.ts';
-import { stepImpl } from './steps/index.ts';
-import { setupCell } from './steps/setup.ts';
+import { SETUP, stepImpl } from './steps/index.ts';
 import { worst } from './status.ts';
 import type { CellResult, StepResult } from './types.ts';
 
@@ -49,7 +48,7 @@ export async function executeCell(ctx: CellContext, cell: Cell, scenario: Scenar
   const steps: StepResult[] = [];
   let stopped: string | undefined;
 
-  const setup = await runStep(rig, { id: 'setup', type: 'setup' }, 600, (out) => setupCell(rig, out));
+  const setup = await runStep(rig, { id: 'setup', type: 'setup' }, SETUP.budget, (out) => SETUP.run(rig, out));
   steps.push(setup.result);
   if (setup.error !== undefined) stopped = setup.unclean ?? (await guestsGone(rig));
   const usable = setupUsable(setup.result);

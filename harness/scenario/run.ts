@@ -11,6 +11,7 @@ import { evaluateInterop } from './interop.ts';
 import { expandMatrix, type Cell } from './matrix.ts';
 import type { Scenario } from './schema.ts';
 import { countStatuses, exitCodeFor, worst } from './status.ts';
+import { stepEntry } from './steps/index.ts';
 import type { CellKernels, CellResult, RunResult, Side, Status } from './types.ts';
 
 export interface BootedCell {
@@ -42,8 +43,12 @@ function allStatuses(cells: CellResult[], interop: RunResult['interop']): Status
 }
 
 export function buildRunResult(scenario: Scenario, cells: CellResult[], options: { strict?: boolean; startedAt: Date; durationMs: number }): RunResult {
-  const sweeps = scenario.steps.filter((s) => s.type === 'doorbell-sweep').map((s) => s.id);
-  const interop = evaluateInterop(sweeps, cells);
+  // Steps whose registry entry declares an interop rule are compared across cells.
+  const compared = scenario.steps.flatMap((s) => {
+    const rule = stepEntry(s.type)?.interop;
+    return rule ? [{ id: s.id, rule }] : [];
+  });
+  const interop = evaluateInterop(compared, cells);
   const statuses = allStatuses(cells, interop);
   const strict = options.strict ?? false;
   const ordered = [...cells].sort((a, b) => order(scenario, a) - order(scenario, b));

@@ -12,6 +12,7 @@ import { BUILTIN_KERNELS } from './kernels.ts';
 import { expandMatrix } from './matrix.ts';
 import { condition, epfFunction, expression, guestTopology, kernelVariant, probe, variantName, type Condition } from './schema-parts.ts';
 import { stepSchema, type Step } from './schema-steps.ts';
+import { stepEntry } from './steps/index.ts';
 
 const knownValue = z.strictObject({
   when: condition,
@@ -99,8 +100,6 @@ function checkExpression(text: string, path: Path, params: Set<string>, ctx: Ctx
   }
 }
 
-const NTB_STEPS = new Set(['link-up', 'db-valid-mask', 'doorbell-sweep', 'doorbell-multi', 'doorbell-zero', 'doorbell-clear', 'spad', 'mw', 'perf', 'pingpong-atomic']);
-
 function crossCheck(s: Raw, ctx: Ctx): void {
   const caps = new Set([...BUILTIN_CAPABILITIES, ...Object.keys(s.capabilities)]);
   const params = new Set([...Object.keys(BUILTIN_PARAMS), ...Object.keys(s.params)]);
@@ -137,11 +136,11 @@ function crossCheck(s: Raw, ctx: Ctx): void {
     }
     stepTypes.set(id, step.type);
     checkCondition(step.when, ['steps', i, 'when'], caps, ctx);
-    const vntbOnly = NTB_STEPS.has(step.type);
-    if (vntbOnly !== (s.function.type === 'pci-epf-vntb') && step.type !== 'link-cycle') {
+    const entry = stepEntry(step.type);
+    if (entry && !entry.appliesTo.includes(s.function.type)) {
       ctx.addIssue({ code: 'custom', message: `step type '${step.type}' does not apply to function ${s.function.type}`, path: ['steps', i, 'type'] });
     }
-    for (const key of ['bits', 'clear'] as const) {
+    for (const key of entry?.expressions ?? []) {
       if (key in step) checkExpression((step as Record<string, unknown>)[key] as string, ['steps', i, key], params, ctx);
     }
   });

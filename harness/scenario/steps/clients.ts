@@ -3,13 +3,13 @@ import { rmmod } from '../../ntb/modules.ts';
 import { perfDir, perfInfo, runPerf } from '../../ntb/perf.ts';
 import { parseKernelInt, run } from '../../ntb/shell.ts';
 import type { Rig } from '../rig.ts';
-import type { Step } from '../schema-steps.ts';
+import type { PerfStep } from './perf.ts';
+import type { PingpongStep } from './pingpong-atomic.ts';
 import { directions, sides } from './observe.ts';
 import { sleep, type Out } from './util.ts';
 
-type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
 
-export async function perf(rig: Rig, step: StepOf<'perf'>, out: Out): Promise<void> {
+export async function perf(rig: Rig, step: PerfStep, out: Out): Promise<void> {
   const params: Record<string, number | boolean> = { chunk_order: step.chunk_order, total_order: step.total_order, use_dma: step.use_dma };
   if (step.max_mw_size !== undefined) params.max_mw_size = step.max_mw_size;
   for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', params);
@@ -33,7 +33,7 @@ export async function perf(rig: Rig, step: StepOf<'perf'>, out: Out): Promise<vo
   for (const side of ['ep', 'host'] as const) await rmmod(rig.guest(side), 'ntb_perf', rig.ms(60_000));
 }
 
-export async function pingpong(rig: Rig, step: StepOf<'pingpong-atomic'>, out: Out): Promise<void> {
+export async function pingpong(rig: Rig, step: PingpongStep, out: Out): Promise<void> {
   // Host first, so the EP's first ping (from its hrtimer, under the spinlock) finds a peer.
   for (const side of ['host', 'ep'] as const) await rig.useClient(side, 'ntb_pingpong', { delay_ms: step.delay_ms });
   await sleep(step.duration * 1000);

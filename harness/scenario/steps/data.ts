@@ -1,18 +1,18 @@
 /** Scratchpads and memory windows through ntb_tool, in the style of the kernel's ntb_test.sh. */
 import { allocInbound, describeWrite, freeWindows, mapOutbound, readMd5, writeRandom } from '../../ntb/mw.ts';
 import type { Rig } from '../rig.ts';
-import type { Step } from '../schema-steps.ts';
+import type { MwStep } from './mw.ts';
+import type { SpadStep } from './spad.ts';
 import { directions, sides } from './observe.ts';
 import type { Out } from './util.ts';
 
-type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
 
 /** A value that says which direction and index wrote it, so a crossed wire is visible in the report. */
 export function spadValue(direction: string, k: number): number {
   return (0x6e000000 + (direction === 'host-to-ep' ? 0x10000 : 0x20000) + k * 0x101) >>> 0;
 }
 
-export async function spad(rig: Rig, step: StepOf<'spad'>, out: Out): Promise<void> {
+export async function spad(rig: Rig, step: SpadStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
   for (const direction of directions(step.direction)) {
     const { sender, receiver } = sides(direction);
@@ -28,7 +28,7 @@ export async function spad(rig: Rig, step: StepOf<'spad'>, out: Out): Promise<vo
   }
 }
 
-export async function mw(rig: Rig, step: StepOf<'mw'>, out: Out): Promise<void> {
+export async function mw(rig: Rig, step: MwStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
   for (const direction of directions(step.direction)) {
     const { sender, receiver } = sides(direction);

@@ -4,12 +4,13 @@
  */
 import { singleOrList } from '../../ntb/interrupts.ts';
 import type { Rig } from '../rig.ts';
-import type { Step } from '../schema-steps.ts';
 import type { Side } from '../types.ts';
+import type { DoorbellClearStep } from './doorbell-clear.ts';
+import type { DoorbellMultiStep } from './doorbell-multi.ts';
+import type { DoorbellSweepStep } from './doorbell-sweep.ts';
+import type { DoorbellZeroStep } from './doorbell-zero.ts';
 import { directions, resetDb, ringAndObserve, sides, type RingObservation } from './observe.ts';
 import { andNot, bit, evalMask, setBits, type Out } from './util.ts';
-
-type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
 
 const NO_DYNDBG = 'no ntb_tool dynamic debug on the receiver';
 
@@ -31,7 +32,7 @@ function recordObservation(out: Out, obs: RingObservation, receiver: Side, label
   if (obs.wireVectors) out.add('wire', shape(obs.wireVectors), common);
 }
 
-export async function doorbellSweep(rig: Rig, step: StepOf<'doorbell-sweep'>, out: Out): Promise<void> {
+export async function doorbellSweep(rig: Rig, step: DoorbellSweepStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
   const mask = evalMask(rig, step.bits);
   for (const direction of directions(step.direction)) {
@@ -49,7 +50,7 @@ export async function doorbellSweep(rig: Rig, step: StepOf<'doorbell-sweep'>, ou
   }
 }
 
-export async function doorbellZero(rig: Rig, step: StepOf<'doorbell-zero'>, out: Out): Promise<void> {
+export async function doorbellZero(rig: Rig, step: DoorbellZeroStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
   for (const direction of directions(step.direction)) {
     const { receiver } = sides(direction);
@@ -60,7 +61,7 @@ export async function doorbellZero(rig: Rig, step: StepOf<'doorbell-zero'>, out:
   }
 }
 
-export async function doorbellMulti(rig: Rig, step: StepOf<'doorbell-multi'>, out: Out): Promise<void> {
+export async function doorbellMulti(rig: Rig, step: DoorbellMultiStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
   const B = evalMask(rig, step.bits);
   const { receiver } = sides(step.direction);
@@ -74,7 +75,7 @@ export async function doorbellMulti(rig: Rig, step: StepOf<'doorbell-multi'>, ou
   await resetDb(rx);
 }
 
-export async function doorbellClear(rig: Rig, step: StepOf<'doorbell-clear'>, out: Out): Promise<void> {
+export async function doorbellClear(rig: Rig, step: DoorbellClearStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
   const B = evalMask(rig, step.bits);
   const C = evalMask(rig, step.clear);

@@ -1,39 +1,57 @@
-/** Step type → implementation and default time budget (seconds, before scaling). */
+/**
+ * The step registry: one entry per step type, each in its own file (docs/steps.md). The scenario
+ * schema, the check catalogue, the executor, the interop evaluation and the README table read it.
+ * Adding a step type: its file, and one line here.
+ */
+import { HarnessError } from '../../errors.ts';
 import type { Rig } from '../rig.ts';
-import type { Step, StepType } from '../schema-steps.ts';
-import { perf, pingpong } from './clients.ts';
-import { mw, spad } from './data.ts';
-import { doorbellClear, doorbellMulti, doorbellSweep, doorbellZero } from './doorbell.ts';
-import { dbValidMask, linkCycle, linkUp } from './link.ts';
-import { pcitestBar, pcitestMsi, pcitestRw } from './pcitest.ts';
+import dbValidMask from './db-valid-mask.ts';
+import type { StepEntry } from './define.ts';
+import doorbellClear from './doorbell-clear.ts';
+import doorbellMulti from './doorbell-multi.ts';
+import doorbellSweep from './doorbell-sweep.ts';
+import doorbellZero from './doorbell-zero.ts';
+import linkCycle from './link-cycle.ts';
+import linkUp from './link-up.ts';
+import mw from './mw.ts';
+import pcitestBar from './pcitest-bar.ts';
+import pcitestMsi from './pcitest-msi.ts';
+import pcitestRw from './pcitest-rw.ts';
+import perf from './perf.ts';
+import pingpongAtomic from './pingpong-atomic.ts';
+import spad from './spad.ts';
 import type { Out } from './util.ts';
 
-type Impl<T extends StepType> = (rig: Rig, step: Extract<Step, { type: T }>, out: Out) => Promise<void>;
+/** In the order the README table lists them. */
+export const STEP_ENTRIES = [
+  linkUp,
+  dbValidMask,
+  doorbellSweep,
+  doorbellMulti,
+  doorbellZero,
+  doorbellClear,
+  spad,
+  mw,
+  perf,
+  pingpongAtomic,
+  linkCycle,
+  pcitestBar,
+  pcitestMsi,
+  pcitestRw,
+] as const;
 
-interface Entry<T extends StepType> {
-  run: Impl<T>;
-  /** Seconds a step may take before it is abandoned as hung (multiplied by the timeout scale). */
-  budget: (step: Extract<Step, { type: T }>) => number;
+export { SETUP } from './setup-step.ts';
+
+const byType = new Map<string, StepEntry>(STEP_ENTRIES.map((e) => [e.type, e as unknown as StepEntry]));
+
+export function stepEntry(type: string): StepEntry | undefined {
+  return byType.get(type);
 }
 
-export const STEP_IMPLS: { [T in StepType]: Entry<T> } = {
-  'link-up': { run: linkUp, budget: () => 120 },
-  'db-valid-mask': { run: dbValidMask, budget: () => 60 },
-  'doorbell-sweep': { run: doorbellSweep, budget: () => 900 },
-  'doorbell-multi': { run: doorbellMulti, budget: () => 120 },
-  'doorbell-zero': { run: doorbellZero, budget: () => 120 },
-  'doorbell-clear': { run: doorbellClear, budget: () => 120 },
-  spad: { run: spad, budget: () => 300 },
-  mw: { run: mw, budget: () => 300 },
-  perf: { run: perf, budget: (s) => 2 * (s.timeout ?? 300) + 120 },
-  'pingpong-atomic': { run: pingpong, budget: (s) => s.duration + 120 },
-  'link-cycle': { run: linkCycle, budget: (s) => 150 * s.times },
-  'pcitest-bar': { run: pcitestBar, budget: () => 300 },
-  'pcitest-msi': { run: pcitestMsi, budget: () => 600 },
-  'pcitest-rw': { run: pcitestRw, budget: (s) => 120 * s.sizes.length },
-};
-
-export function stepImpl(step: Step): { run: (rig: Rig, out: Out) => Promise<void>; budgetSeconds: number } {
-  const entry = STEP_IMPLS[step.type] as unknown as Entry<StepType>;
-  return { run: (rig, out) => entry.run(rig, step as never, out), budgetSeconds: step.timeout !== undefined && step.type !== 'perf' ? step.timeout : entry.budget(step as never) };
+/** The implementation and time budget of a listed step, as the executor runs it. */
+export function stepImpl(step: { type: string; id: string; timeout?: number }): { run: (rig: Rig, out: Out) => Promise<void>; budgetSeconds: number } {
+  const entry = stepEntry(step.type);
+  if (!entry) throw new HarnessError(`no registered step type '${step.type}'`, { code: 'SCENARIO_STEP_TYPE', kind: 'input', phase: 'step' });
+  const budgetSeconds = step.timeout !== undefined && !entry.ownTimeout ? step.timeout : entry.budget(step as never);
+  return { run: (rig, out) => entry.run(rig, step as never, out), budgetSeconds };
 }

@@ -4,24 +4,24 @@ import { msiIrqs, waitFunction } from '../../ntb/pci.ts';
 import { findTestDevice } from '../../ntb/pcitest.ts';
 import { waitFor } from '../../ntb/shell.ts';
 import type { Rig } from '../rig.ts';
-import type { Step } from '../schema-steps.ts';
+import type { LinkCycleStep } from './link-cycle.ts';
 import { hostDriver } from './setup.ts';
 import type { Out } from './util.ts';
 
-export async function linkUp(rig: Rig, _step: Step, out: Out): Promise<void> {
+export async function linkUp(rig: Rig, _step: unknown, out: Out): Promise<void> {
   const tools = { ep: await rig.tool('ep'), host: await rig.tool('host') };
   for (const side of ['ep', 'host'] as const) out.add('link', await tools[side].waitPeerLink(rig.ms(20_000)), { on: side, label: side });
   out.add('wire_link', rig.link.linkUp);
 }
 
-export async function dbValidMask(rig: Rig, _step: Step, out: Out): Promise<void> {
+export async function dbValidMask(rig: Rig, _step: unknown, out: Out): Promise<void> {
   for (const side of ['ep', 'host'] as const) {
     const tool = await rig.tool(side);
     out.add('db_valid_mask', await tool.dbValidMask(), { on: side, label: side });
   }
 }
 
-export async function linkCycle(rig: Rig, step: Extract<Step, { type: 'link-cycle' }>, out: Out): Promise<void> {
+export async function linkCycle(rig: Rig, step: LinkCycleStep, out: Out): Promise<void> {
   const ids = { vendor: rig.fn.vendorid, device: rig.fn.deviceid };
   const epc = rig.epc!;
   for (let n = 1; n <= step.times; n++) {

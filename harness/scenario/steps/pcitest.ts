@@ -7,10 +7,11 @@ import { expandCounts, readInterrupts, singleOrList, vectorDeltas } from '../../
 import { presentBars } from '../../ntb/pci.ts';
 import { pcitest } from '../../ntb/pcitest.ts';
 import type { Rig } from '../rig.ts';
-import type { Step } from '../schema-steps.ts';
+import type { PcitestBarStep } from './pcitest-bar.ts';
+import type { PcitestMsiStep } from './pcitest-msi.ts';
+import type { PcitestRwStep } from './pcitest-rw.ts';
 import type { Out } from './util.ts';
 
-type StepOf<T extends Step['type']> = Extract<Step, { type: T }>;
 
 function device(rig: Rig): string {
   if (!rig.testDevice) throw new HarnessError('no /dev/pci-endpoint-test.* on the host (pci_endpoint_test did not bind)', { code: 'NO_TEST_DEVICE', kind: 'infra', phase: 'step', guest: rig.host.name });
@@ -29,7 +30,7 @@ function describeCounts(counts: Map<number, number>): string {
   return `{${[...counts].map(([v, c]) => `${v}: ${c}`).join(', ')}}`;
 }
 
-export async function pcitestBar(rig: Rig, step: StepOf<'pcitest-bar'>, out: Out): Promise<void> {
+export async function pcitestBar(rig: Rig, step: PcitestBarStep, out: Out): Promise<void> {
   const dev = device(rig);
   const bars = step.bars === 'all' ? await presentBars(rig.host, rig.hostFunction!.bdf) : step.bars;
   for (const n of bars) {
@@ -39,7 +40,7 @@ export async function pcitestBar(rig: Rig, step: StepOf<'pcitest-bar'>, out: Out
   }
 }
 
-export async function pcitestMsi(rig: Rig, step: StepOf<'pcitest-msi'>, out: Out): Promise<void> {
+export async function pcitestMsi(rig: Rig, step: PcitestMsiStep, out: Out): Promise<void> {
   const dev = device(rig);
   await pcitest(rig.host, dev, '-i 1', rig.ms(30_000)); // MSI mode (pci_endpoint_test's default, made explicit)
   const count = rig.msiIrqs.length || (rig.fn.type === 'pci-epf-test' ? rig.fn.msi_interrupts : 0);
@@ -62,7 +63,7 @@ export async function pcitestMsi(rig: Rig, step: StepOf<'pcitest-msi'>, out: Out
 
 const FLAGS = { read: '-r', write: '-w', copy: '-c' } as const;
 
-export async function pcitestRw(rig: Rig, step: StepOf<'pcitest-rw'>, out: Out): Promise<void> {
+export async function pcitestRw(rig: Rig, step: PcitestRwStep, out: Out): Promise<void> {
   const dev = device(rig);
   const before = await readInterrupts(rig.host);
   const mark = rig.link.mark();
