@@ -48,7 +48,10 @@ function interopLines(run: RunResult, c: Colors): string[] {
   const lines = [`${c.bold('interop')} ${paintStatus(run.interop.status, c)}  (a receiver observes a single-bit ring the same whatever the sender)`];
   for (const direction of ['host-to-ep', 'ep-to-host'] as const) {
     const groups = run.interop.groups.filter((g) => g.direction === direction);
-    if (groups.length) lines.push(`  ${direction.padEnd(11)} ${groups.map((g) => `${g.receiver} ${g.variant} ${paintStatus(g.status, c)}`).join(', ')}`);
+    // Several ringing steps give one group per step and receiver: name the step then, or the line repeats itself.
+    const steps = new Set(run.interop.groups.map((g) => g.step));
+    const name = (g: (typeof groups)[number]) => `${steps.size > 1 && g.step ? `${g.step}: ` : ''}${g.receiver} ${g.variant}`;
+    if (groups.length) lines.push(`  ${direction.padEnd(11)} ${groups.map((g) => `${name(g)} ${paintStatus(g.status, c)}`).join(', ')}`);
   }
   for (const g of run.interop.groups) if (g.status === 'FAIL' && g.message) lines.push(`  ${c.red('✗')} ${cleanText(g.message)}`);
   return lines;

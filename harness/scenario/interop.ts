@@ -46,7 +46,7 @@ function compareGroup(direction: Direction, receiver: Side, variant: string, cel
   const sender: Side = receiver === 'ep' ? 'host' : 'ep';
   const observed = cells.map((cell) => ({ sender: cell[sender], obs: observations(cell, step, direction) })).filter((c) => c.obs);
   const senders = observed.map((c) => c.sender);
-  const group = { direction, receiver, variant, senders };
+  const group = { direction, receiver, variant, step: step.id, senders };
   if (observed.length < 2) return { ...group, status: 'SKIP', message: `${observed.length} sender variant(s) observed; nothing to compare` };
 
   const keys = new Set(observed.flatMap((c) => [...c.obs!.keys()]));

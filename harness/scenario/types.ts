@@ -116,6 +116,8 @@ export interface InteropGroup {
   receiver: Side;
   /** Variant name of the receiver's kernel. */
   variant: string;
+  /** The step whose rings were compared (a scenario may ring in several steps). */
+  step?: string;
   status: Status;
   /** Sender variants compared. */
   senders: string[];

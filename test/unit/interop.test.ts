@@ -71,3 +71,15 @@ t.test('fewer than two senders observed: SKIP; no sweep step: no groups', async 
   const skippedStep = evaluateInterop(['sweep'], [cell('new', 'new', sweep('host-to-ep', bits, newEpRx), 'SKIP'), cell('new', 'old', sweep('host-to-ep', bits, newEpRx))]);
   t.equal(skippedStep.groups[0]!.status, 'SKIP', 'a skipped step contributes nothing');
 });
+
+t.test('each group names the step it compared, so two ringing steps do not read as one receiver twice', async (t) => {
+  const twoSteps = (ep: string): CellResult => {
+    const base = cell(ep, 'stock', sweep('host-to-ep', bits, newEpRx));
+    return { ...base, steps: [base.steps[0]!, { ...base.steps[0]!, id: 'sweep-again' }] };
+  };
+  const result = evaluateInterop(['sweep', 'sweep-again'], [twoSteps('new'), twoSteps('old')].map((c, k) => ({ ...c, ep: 'new', host: k ? 'old' : 'stock' })));
+  t.same(
+    result.groups.map((g) => `${g.step} ${g.receiver} ${g.variant} ${g.status}`),
+    ['sweep ep new PASS', 'sweep-again ep new PASS'],
+  );
+});
