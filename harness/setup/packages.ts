@@ -42,6 +42,8 @@ export const hostPackages = [
   // The libFuzzer harness of the link's C message reader (link/qemu/fuzz; its runtime is only a Recommends of clang).
   'clang',
   'libclang-rt-14-dev',
+  // The test suite renders report.html in a real headless browser (test/e2e/report-html.test.ts).
+  'chromium',
 ];
 
 /** Per guest architecture: the .debs unpacked into the guest image (downloaded for that arch). */
