@@ -14,6 +14,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runCommand } from './run/command.ts';
+import { registerLiveCommands } from './run/live-cli.ts';
 import { bisectCommand } from './bisect/command.ts';
 import { loadScenario } from './scenario/load.ts';
 import { formatMatrix } from './scenario/matrix.ts';
@@ -111,19 +112,8 @@ guestCommand('exec', 'boot one guest, run a command over SSH, print its output, 
     process.exitCode = result.exitCode === 0 ? 0 : 1;
   });
 
-program
-  .command('ssh')
-  .description('open an SSH session into a guest kept up by `ntbh boot` (give its results directory)')
-  .passThroughOptions()
-  .argument('<run-dir>', 'the results directory printed by ntbh boot')
-  .argument('[command...]', 'command to run instead of a shell')
-  .action(async (runDir: string, command: string[]) => {
-    const saved = (await readFile(join(runDir, 'ssh-command'), 'utf8').catch(() => '')).trim();
-    if (!saved) throw new HarnessError(`${runDir} has no running guest (no ssh-command file)`, { code: 'NO_GUEST', kind: 'input', phase: 'ssh' });
-    const [file, ...args] = saved.split(' ');
-    const result = await execa(file!, [...args, ...command], { stdio: 'inherit', reject: false });
-    process.exitCode = result.exitCode ?? 1;
-  });
+// ssh (ntbh boot's guest and pairs), up, wire, step, reproduce: harness/run/live-cli.ts.
+registerLiveCommands(program);
 
 interface GuestCliOptions {
   arch: Arch;

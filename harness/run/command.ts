@@ -11,6 +11,7 @@ import { makeRunDirs } from '../util/rundir.ts';
 import { adHocScenario } from './adhoc.ts';
 import { ArtifactStore } from './artifacts.ts';
 import { bootCell } from './boot-cell.ts';
+import { attachBundleWriter } from './bundle.ts';
 
 export interface RunCommandOptions {
   results?: string;
@@ -50,12 +51,15 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   const reporters = await attachReporters(emitter, { dir: run.dir });
   const key = await makeRunKey(join(run.dir, 'ssh'));
   const store = new ArtifactStore(emitter, options.log);
+  // Each cell's reproducer bundle (<run>/<cell>/bundle/, harness/run/bundle.ts), written as it ends.
+  const bundles = attachBundleWriter(emitter, { scenario, run, store, log: options.log });
   options.log(`run ${run.id}: ${cells.length} cell(s); artifacts in ${run.dir}`);
   const result = await runScenario(
     scenario,
     (cell) => bootCell(cell, { scenario, run, key, store, emitter, timeoutScale: options.timeoutScale, log: options.log }),
     { emitter, strict: options.strict, cells },
   );
+  await bundles.close();
   const written = await reporters.close();
   options.log(`results: ${written.filter((p) => p.endsWith('results.json')).join('') || run.dir}`);
   return result.exitCode;
