@@ -38,6 +38,8 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   plugger: Plugger | null = null;
   /** Milliseconds from RAISE_IRQ to its IRQ_RESULT, for every MSI (latency figures). */
   readonly msiLatenciesMs: number[] = [];
+  /** Host writes into the EP's doorbell region that the relay passed on (embedded doorbell). */
+  doorbellWrites = 0;
   /** START→function-realized times, one per link up. */
   readonly linkUpMs: number[] = [];
 
@@ -212,6 +214,11 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
         break;
       }
       case 'HOST_CONFIG':
+        this.send('ep', message);
+        break;
+      case 'DOORBELL':
+        // An RC->EP interrupt: the EP device latches it and interrupts its own guest.
+        this.doorbellWrites++;
         this.send('ep', message);
         break;
       default:

@@ -20,6 +20,7 @@ export const MsgType = {
   HOST_CONFIG: 7,
   WINDOW: 8,
   LINK_STATE: 9,
+  DOORBELL: 10,
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
 
@@ -27,7 +28,8 @@ export const Role = { EP: 1, RC: 2 } as const;
 export const IrqType = { INTX: 1, MSI: 2 } as const;
 export const irqResultNames = ['delivered', 'msi-disabled', 'out-of-range', 'no-bus-master', 'masked', 'not-plugged', 'unsupported'];
 
-export const BarFlag = { ENABLED: 1, MEM64: 2, PREFETCH: 4, IO: 8, UNBACKED: 16 } as const;
+/** DOORBELL: the EP device found the BAR's memory inside its doorbell region (epRamOffset is the offset there). */
+export const BarFlag = { ENABLED: 1, MEM64: 2, PREFETCH: 4, IO: 8, UNBACKED: 16, DOORBELL: 32 } as const;
 
 export interface Header {
   magic: number;
@@ -67,6 +69,8 @@ export type Message =
   | { type: 'HOST_CONFIG'; msiEnabledVectors: number; command: number }
   | { type: 'WINDOW'; index: number; mapped: number; apertureOffset: bigint; pciAddr: bigint; size: bigint }
   | { type: 'LINK_STATE'; up: number }
+  /** The host wrote into a BAR the EP mapped onto its doorbell region (RC → EP). */
+  | { type: 'DOORBELL'; bar: number; size: number; offset: bigint; value: bigint }
   | { type: 'UNKNOWN'; code: number }
   /** A message the peer should not have sent (too long, an index out of range): reported, never acted on. */
   | { type: 'INVALID'; code: number; reason: string };
@@ -101,6 +105,7 @@ const minimumLength: Record<MsgTypeName, number> = {
   HOST_CONFIG: 8,
   WINDOW: 32,
   LINK_STATE: 4,
+  DOORBELL: 24,
 };
 
 export function decodePayload(type: number, p: Buffer): Message {
@@ -142,6 +147,11 @@ export function decodePayload(type: number, p: Buffer): Message {
       return { type: name, index: p.readUInt32LE(0), mapped: p.readUInt32LE(4), apertureOffset: p.readBigUInt64LE(8), pciAddr: p.readBigUInt64LE(16), size: p.readBigUInt64LE(24) };
     case 'LINK_STATE':
       return { type: name, up: p.readUInt32LE(0) };
+    case 'DOORBELL': {
+      const bar = p.readUInt32LE(0);
+      if (bar >= NUM_BARS) return { type: 'INVALID', code: type, reason: `DOORBELL from BAR${bar}, outside 0..${NUM_BARS - 1}` };
+      return { type: name, bar, size: p.readUInt32LE(4), offset: p.readBigUInt64LE(8), value: p.readBigUInt64LE(16) };
+    }
   }
 }
 
@@ -202,6 +212,13 @@ export function encode(message: OutMessage, seq: number): Buffer {
     case 'LINK_STATE':
       payload = Buffer.alloc(8);
       payload.writeUInt32LE(message.up, 0);
+      break;
+    case 'DOORBELL':
+      payload = Buffer.alloc(24);
+      payload.writeUInt32LE(message.bar, 0);
+      payload.writeUInt32LE(message.size, 4);
+      payload.writeBigUInt64LE(message.offset, 8);
+      payload.writeBigUInt64LE(message.value, 16);
       break;
   }
   const header = Buffer.alloc(HEADER_SIZE);

@@ -19,7 +19,9 @@
 
 #include <linux/bitmap.h>
 #include <linux/dma-mapping.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/irq.h>
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -60,7 +62,7 @@
  *    a configured BAR without clear_bar() first.
  *  - 7.2 added the get_aux_resources_count()/get_aux_resources() ops, which
  *    pci_epf_alloc_doorbell() asks for an "embedded" doorbell when the EPC
- *    has no platform MSI domain.
+ *    has no platform MSI domain (VEPC_HAS_AUX_RESOURCES).
  *  raise_irq(), map_addr(), unmap_addr(), write_header(), set_bar() and
  *  clear_bar() have the same prototypes from 6.8 through 7.3.
  */
@@ -75,6 +77,9 @@ typedef enum pci_epc_irq_type vepc_irq_type_t;
 #define VEPC_EPC_IRQ_INTX	PCI_EPC_IRQ_LEGACY
 #define VEPC_EPC_IRQ_MSI	PCI_EPC_IRQ_MSI
 #endif
+
+/* 7.2: the EPC can describe an embedded doorbell as an auxiliary resource. */
+#define VEPC_HAS_AUX_RESOURCES	(LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0))
 
 /* 6.16: set_msi()/get_msi() carry a vector count, no longer log2 of it. */
 #define VEPC_MSI_OPS_USE_COUNTS	(LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0))
@@ -145,6 +150,16 @@ static unsigned int free_bars = BIT(0) | BIT(2) | BIT(4);
 module_param(free_bars, uint, 0444);
 MODULE_PARM_DESC(free_bars, "bitmask of BARs offered to endpoint functions (default 0x15: BARs 0, 2, 4)");
 
+/*
+ * The device's doorbell region (BAR4) is offered to endpoint functions as an
+ * embedded doorbell on 7.2+: vntb then maps its doorbell BAR onto it and
+ * takes host doorbells as interrupts instead of polling every 5 ms.
+ * doorbell=0 withholds it, so the polling fallback can be tested too.
+ */
+static bool doorbell = true;
+module_param(doorbell, bool, 0444);
+MODULE_PARM_DESC(doorbell, "offer the device's embedded doorbell to endpoint functions (7.2+; default on)");
+
 struct vepc {
 	struct pci_dev *pdev;
 	struct pci_epc *epc;
@@ -156,6 +171,13 @@ struct vepc {
 	unsigned int nr_windows;
 	DECLARE_BITMAP(win_used, VEPC_MAX_WINDOWS);
 	phys_addr_t win_addr[VEPC_MAX_WINDOWS];	/* aperture address per slot */
+	/*
+	 * Embedded doorbell: CPU address of the ring register and the IRQ
+	 * endpoint functions request (dispatched from the device's INTx), or
+	 * db_irq 0 when not offered.
+	 */
+	phys_addr_t db_ring;
+	int db_irq;
 };
 
 static u32 vepc_read(struct vepc *vepc, u32 reg)
@@ -470,18 +492,43 @@ vepc_get_features(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	return &vepc->features;
 }
 
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+#if VEPC_HAS_AUX_RESOURCES
 /*
- * 7.2 op.  No auxiliary resources (no embedded doorbell, no DMA engine to
- * expose): pci_epf_alloc_doorbell() then fails with -ENODEV and
- * pci-epf-vntb falls back to polling its doorbell BAR, as on 6.x.
- * get_aux_resources stays unset: with a count of 0 there is nothing to ask
- * for, and the core answers -EOPNOTSUPP rather than handing back an array
- * we never filled.
+ * 7.2 ops.  One resource when the doorbell is offered: the ring register,
+ * not yet exposed through any BAR (NO_BAR), so the core DMA-maps it and
+ * the function points a BAR of its own at it.  Without it the count is 0:
+ * pci_epf_alloc_doorbell() fails with -ENODEV and pci-epf-vntb falls back
+ * to polling its doorbell BAR, as on 6.x.
  */
 static int vepc_get_aux_resources_count(struct pci_epc *epc, u8 func_no,
 					u8 vfunc_no)
 {
+	struct vepc *vepc = epc_get_drvdata(epc);
+
+	return vepc->db_irq ? 1 : 0;
+}
+
+static int vepc_get_aux_resources(struct pci_epc *epc, u8 func_no,
+				  u8 vfunc_no,
+				  struct pci_epc_aux_resource *res, int count)
+{
+	struct vepc *vepc = epc_get_drvdata(epc);
+
+	if (!vepc->db_irq)
+		return -EOPNOTSUPP;
+	if (count < 1)
+		return -EINVAL;
+	res[0] = (struct pci_epc_aux_resource) {
+		.type = PCI_EPC_AUX_DOORBELL_MMIO,
+		.phys_addr = vepc->db_ring,
+		.size = sizeof(u32),
+		.bar = NO_BAR,
+		.u.db_mmio = {
+			.irq = vepc->db_irq,
+			/* The device rings on any value; 1 reads well in a trace. */
+			.data = 1,
+		},
+	};
 	return 0;
 }
 #endif
@@ -498,8 +545,9 @@ static const struct pci_epc_ops vepc_ops = {
 	.start		= vepc_start,
 	.stop		= vepc_stop,
 	.get_features	= vepc_get_features,
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(7, 2, 0)
+#if VEPC_HAS_AUX_RESOURCES
 	.get_aux_resources_count = vepc_get_aux_resources_count,
+	.get_aux_resources = vepc_get_aux_resources,
 #endif
 	/*
 	 * No .owner: the configfs controller group holds a pci_epc_get()
@@ -620,6 +668,85 @@ static int vepc_create_epc(struct vepc *vepc)
 	return devm_add_action_or_reset(dev, vepc_mem_exit, epc);
 }
 
+/* ---- Embedded doorbell (7.2+) ---- */
+
+#if VEPC_HAS_AUX_RESOURCES
+/*
+ * The device asserts INTx while DB_STATUS is set; functions expect an
+ * edge-like "kick" they need not acknowledge.  So the INTx handler clears
+ * the status and hands the event to a descriptor of our own, the IRQ the
+ * function requested (as a controller demultiplexes its doorbell).
+ */
+static irqreturn_t vepc_doorbell_isr(int irq, void *data)
+{
+	struct vepc *vepc = data;
+	u32 status = vepc_read(vepc, VEPC_REG_DB_STATUS);
+
+	if (!status)
+		return IRQ_NONE;
+	vepc_write(vepc, VEPC_REG_DB_STATUS, status);
+	generic_handle_irq(vepc->db_irq);
+	return IRQ_HANDLED;
+}
+
+static void vepc_doorbell_free(void *data)
+{
+	struct vepc *vepc = data;
+
+	irq_free_desc(vepc->db_irq);
+	vepc->db_irq = 0;
+}
+
+/* Failure is not fatal: functions then poll, as without the resource. */
+static void vepc_doorbell_init(struct vepc *vepc)
+{
+	struct pci_dev *pdev = vepc->pdev;
+	struct device *dev = &pdev->dev;
+	int irq, ret;
+
+	if (!doorbell)
+		return;
+	if (!(pci_resource_flags(pdev, VEPC_DOORBELL_BAR) & IORESOURCE_MEM) ||
+	    pci_resource_len(pdev, VEPC_DOORBELL_BAR) < VEPC_DOORBELL_SIZE ||
+	    !pdev->irq) {
+		dev_info(dev, "device has no doorbell region or INTx: no embedded doorbell\n");
+		return;
+	}
+	ret = pcim_request_region(pdev, VEPC_DOORBELL_BAR, KBUILD_MODNAME);
+	if (ret) {
+		dev_err(dev, "cannot claim the doorbell region: %d\n", ret);
+		return;
+	}
+
+	irq = irq_alloc_desc(dev_to_node(dev));
+	if (irq < 0) {
+		dev_err(dev, "cannot allocate the doorbell IRQ: %d\n", irq);
+		return;
+	}
+	irq_set_chip_and_handler_name(irq, &dummy_irq_chip, handle_simple_irq,
+				      "vepc-doorbell");
+	irq_clear_status_flags(irq, IRQ_NOREQUEST | IRQ_NOPROBE);
+	vepc->db_irq = irq;
+	if (devm_add_action_or_reset(dev, vepc_doorbell_free, vepc))
+		return;
+
+	vepc_write(vepc, VEPC_REG_DB_STATUS, ~0u);
+	ret = devm_request_irq(dev, pdev->irq, vepc_doorbell_isr, IRQF_SHARED,
+			       "vepc-doorbell", vepc);
+	if (ret) {
+		dev_err(dev, "cannot request INTx %d: %d\n", pdev->irq, ret);
+		vepc->db_irq = 0;
+		return;
+	}
+	vepc->db_ring = pci_resource_start(pdev, VEPC_DOORBELL_BAR) +
+			VEPC_DOORBELL_RING;
+}
+#else
+static void vepc_doorbell_init(struct vepc *vepc)
+{
+}
+#endif
+
 static int vepc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct device *dev = &pdev->dev;
@@ -677,14 +804,17 @@ static int vepc_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		vepc_commit(vepc, VEPC_REG_CONTROL, VEPC_CONTROL_STOP,
 			    "stop the link left started");
 
+	vepc_doorbell_init(vepc);
+
 	ret = vepc_create_epc(vepc);
 	if (ret)
 		return ret;
 
-	dev_info(dev, "EPC %s: aperture %pa (%pa bytes), %u windows, BARs %#x, relay %s\n",
+	dev_info(dev, "EPC %s: aperture %pa (%pa bytes), %u windows, BARs %#x, relay %s, embedded doorbell %s\n",
 		 dev_name(&vepc->epc->dev), &vepc->aperture,
 		 &vepc->aperture_size, vepc->nr_windows, free_bars,
-		 status & VEPC_STATUS_RELAY_CONNECTED ? "connected" : "not connected");
+		 status & VEPC_STATUS_RELAY_CONNECTED ? "connected" : "not connected",
+		 vepc->db_irq ? "offered" : "not offered");
 
 	/*
 	 * No separate core initialisation to wait for.  6.11+ functions

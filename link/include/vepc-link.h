@@ -19,14 +19,22 @@
  * BAR0: 4 KiB of control registers (32-bit accesses only).
  * BAR2: the outbound aperture (64-bit, prefetchable).  Each mapped outbound
  *       window makes a slice of it alias RC guest RAM; unmapped parts read 0.
- * The device itself raises no interrupts: everything the EP driver does is
- * a register write followed by a status read.
+ * BAR4: 4 KiB doorbell region (the controller's "embedded doorbell").  The
+ *       EP driver never touches it: an endpoint function points one of its
+ *       BARs at it (set_bar with PHYS inside BAR4), and each host write to
+ *       the ring register through that BAR latches DB_STATUS and asserts
+ *       the device's INTx (pin A) until the driver clears DB_STATUS.
+ * Apart from the doorbell, everything the EP driver does is a register
+ * write followed by a status read.
  * ---------------------------------------------------------------------- */
 #define VEPC_PCI_VENDOR_ID		0x1234
 #define VEPC_PCI_DEVICE_ID		0xee0c
 #define VEPC_CTRL_BAR			0
 #define VEPC_APERTURE_BAR		2
 #define VEPC_CTRL_SIZE			0x1000
+#define VEPC_DOORBELL_BAR		4
+#define VEPC_DOORBELL_SIZE		0x1000
+#define VEPC_DOORBELL_RING		0x000	/* in BAR4: a host write here rings */
 
 #define VEPC_MAGIC			0x43504556	/* "VEPC" */
 #define VEPC_REGS_VERSION		1
@@ -43,6 +51,9 @@
 #define VEPC_REG_WINDOW_COUNT		0x024	/* RO: number of outbound window slots */
 #define VEPC_REG_APERTURE_SIZE_LO	0x028	/* RO */
 #define VEPC_REG_APERTURE_SIZE_HI	0x02c	/* RO */
+#define VEPC_REG_DB_STATUS		0x030	/* RW1C: bit 0 = a doorbell rang; INTx asserted while set */
+#define VEPC_REG_DB_COUNT		0x034	/* RO: doorbell writes received since reset (wraps) */
+#define VEPC_REG_DB_LAST		0x038	/* RO: value of the last doorbell write */
 
 /* Configuration header the function presents to the host (write_header). */
 #define VEPC_REG_HDR_ID			0x040	/* vendor [15:0], device [31:16] */
@@ -74,6 +85,14 @@
  * not change the size the host saw.  Travels unchanged in vlink_bar.flags.
  */
 #define VEPC_BAR_F_UNBACKED		(1u << 4)
+/*
+ * Set by the EP device, never by the driver: PHYS..PHYS+SIZE lies inside
+ * the device's doorbell region (BAR4), so the BAR is backed by no RAM.  In
+ * vlink_bar, ep_ram_offset is then the offset inside the doorbell region,
+ * and the RC function forwards host writes into the BAR as DOORBELL
+ * messages instead of aliasing EP RAM.
+ */
+#define VEPC_BAR_F_DOORBELL		(1u << 5)
 
 /* Outbound windows: aperture slice -> host (RC) PCI address (map_addr/unmap_addr). */
 #define VEPC_REG_WIN_BASE		0x400
@@ -137,6 +156,7 @@ enum vlink_msg_type {
 	VLINK_MSG_HOST_CONFIG	= 7,	/* RC -> EP: host changed MSI enable/count or command */
 	VLINK_MSG_WINDOW	= 8,	/* EP -> relay: outbound window mapped/unmapped (trace only) */
 	VLINK_MSG_LINK_STATE	= 9,	/* relay -> EP: the RC function is plugged (1) or not (0) */
+	VLINK_MSG_DOORBELL	= 10,	/* RC -> EP: host wrote into a BAR mapped onto the doorbell region */
 };
 
 #define VLINK_ROLE_EP			1
@@ -208,6 +228,13 @@ struct vlink_window {
 	uint64_t aperture_offset;
 	uint64_t pci_addr;
 	uint64_t size;
+};
+
+struct vlink_doorbell {
+	uint32_t bar;		/* the function's BAR the host wrote to */
+	uint32_t size;		/* access size in bytes: 1, 2, 4 or 8 */
+	uint64_t offset;	/* offset inside the EP's doorbell region */
+	uint64_t value;
 };
 
 struct vlink_link_state {

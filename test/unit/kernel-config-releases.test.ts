@@ -11,8 +11,10 @@ t.test('release-specific fragments apply from their release on, after the base o
   const base = ['common.config', 'ntb-epf.config', 'arm64.config'];
   t.same(rel(builtinFragments('arm64')), base, 'no series: the base fragments');
   t.same(rel(builtinFragments('arm64', '6.12')), base);
-  t.same(rel(builtinFragments('arm64', '7.2')), base);
-  t.same(rel(builtinFragments('arm64', '7.3')), [...base, 'since-7.3/common.config']);
+  t.same(rel(builtinFragments('arm64', '7.1')), base);
+  t.same(rel(builtinFragments('arm64', '7.2')), [...base, 'since-7.2/arm64.config'], 'the 7.2+ EP asks for the MSI doorbell');
+  t.same(rel(builtinFragments('arm64', '7.3')), [...base, 'since-7.2/arm64.config', 'since-7.3/common.config']);
+  t.same(rel(builtinFragments('x86_64', '7.2')), ['common.config', 'ntb-epf.config', 'x86_64.config'], 'since-7.2 has no x86_64 fragment');
   t.same(rel(builtinFragments('x86_64', '7.10')), ['common.config', 'ntb-epf.config', 'x86_64.config', 'since-7.3/common.config'], '7.10 is after 7.3');
   t.same(rel(builtinFragments('x86_64', 'undefined.undefined')), ['common.config', 'ntb-epf.config', 'x86_64.config']);
 });

@@ -23,6 +23,7 @@ t.test('every message type survives encode → chunked reassembly → decode', a
     { type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6 },
     { type: 'WINDOW', index: 2, mapped: 1, apertureOffset: 0x2000n, pciAddr: 0x7ff00000n, size: 0x100000n },
     { type: 'LINK_STATE', up: 1 },
+    { type: 'DOORBELL', bar: 2, size: 4, offset: 0x10n, value: 1n },
   ] as const;
   const stream = Buffer.concat(messages.map((m, i) => encode(m as never, i)));
   const reader = new MessageReader();
@@ -96,4 +97,18 @@ t.test('SET_BAR with a BAR index outside 0..5 is INVALID, never an index', async
   }
   const [ok] = new MessageReader().push(encode({ type: 'SET_BAR', bar: 5, entry: { epRamOffset: 0n, size: 0x1000n, flags: 1 } }, 1));
   t.equal(ok!.message.type, 'SET_BAR', 'BAR5 is fine');
+});
+
+t.test('DOORBELL layout matches struct vlink_doorbell (24 bytes)', async (t) => {
+  const buf = encode({ type: 'DOORBELL', bar: 2, size: 4, offset: 0x40n, value: 0xdeadbeefn }, 0);
+  t.equal(buf.readUInt16LE(6), MsgType.DOORBELL);
+  t.equal(buf.readUInt32LE(8), 24);
+  t.equal(buf.readUInt32LE(HEADER_SIZE), 2, 'bar');
+  t.equal(buf.readUInt32LE(HEADER_SIZE + 4), 4, 'size');
+  t.equal(buf.readBigUInt64LE(HEADER_SIZE + 8), 0x40n, 'offset');
+  t.equal(buf.readBigUInt64LE(HEADER_SIZE + 16), 0xdeadbeefn, 'value');
+  const bad = Buffer.from(buf);
+  bad.writeUInt32LE(NUM_BARS, HEADER_SIZE);
+  const [decoded] = new MessageReader().push(bad);
+  t.equal(decoded!.message.type, 'INVALID', 'a BAR outside 0..5 is refused');
 });

@@ -42,6 +42,8 @@ OBJECT_DECLARE_SIMPLE_TYPE(VepcFunctionState, VEPC_FUNCTION)
 #define VF_EXP_CAP_OFFSET       0x80
 
 typedef struct VepcFunctionBar {
+    VepcFunctionState *owner;   /* for the container's MMIO callbacks */
+    int index;
     /* Properties, fixed for the life of the function. */
     uint64_t size;              /* 0 = BAR not implemented */
     uint32_t flags;             /* VEPC_BAR_F_* */
@@ -50,6 +52,9 @@ typedef struct VepcFunctionBar {
     MemoryRegion container;     /* what pci_register_bar() sees */
     MemoryRegion alias;         /* into peer_ram, present while backed */
     bool backed;
+    /* Mapped onto the EP's doorbell region: writes go back as DOORBELL. */
+    bool doorbell;
+    uint64_t doorbell_offset;
 } VepcFunctionBar;
 
 struct VepcFunctionState {
@@ -196,7 +201,15 @@ static void vf_raise_irq(VepcFunctionState *s, const uint8_t *payload,
 /* An entry the EP declared but has not pointed at memory yet reads 0. */
 static bool vf_bar_backed(uint32_t flags)
 {
-    return (flags & VEPC_BAR_F_ENABLED) && !(flags & VEPC_BAR_F_UNBACKED);
+    return (flags & VEPC_BAR_F_ENABLED) &&
+           !(flags & (VEPC_BAR_F_UNBACKED | VEPC_BAR_F_DOORBELL));
+}
+
+/* The BAR's writes become DOORBELL messages (no EP RAM behind it). */
+static bool vf_bar_doorbell(uint32_t flags)
+{
+    return (flags & VEPC_BAR_F_ENABLED) && (flags & VEPC_BAR_F_DOORBELL) &&
+           !(flags & VEPC_BAR_F_UNBACKED);
 }
 
 static bool vf_in_peer_ram(VepcFunctionState *s, uint64_t offset,
@@ -245,6 +258,14 @@ static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
                       "which the function does not have\n", n);
         return;
     }
+    /* Any re-target ends forwarding; a doorbell entry starts it again. */
+    s->bars[n].doorbell = false;
+    if (vf_bar_doorbell(flags) && size == s->bars[n].size) {
+        vf_back_bar(s, n, false, 0);
+        s->bars[n].doorbell = true;
+        s->bars[n].doorbell_offset = offset;
+        return;
+    }
     if (!vf_bar_backed(flags)) {
         vf_back_bar(s, n, false, 0);
         return;
@@ -265,7 +286,11 @@ static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
     vf_back_bar(s, n, true, offset);
 }
 
-/* A BAR without backing reads as zero and ignores writes. */
+/*
+ * A BAR without RAM behind it reads as zero.  Writes are dropped, unless
+ * the EP mapped the BAR onto its doorbell region: then each one travels to
+ * the EP as it was made (offset, size, value), like a posted write would.
+ */
 static uint64_t vf_hole_read(void *opaque, hwaddr addr, unsigned size)
 {
     return 0;
@@ -274,6 +299,19 @@ static uint64_t vf_hole_read(void *opaque, hwaddr addr, unsigned size)
 static void vf_hole_write(void *opaque, hwaddr addr, uint64_t val,
                           unsigned size)
 {
+    VepcFunctionBar *b = opaque;
+    VepcFunctionState *s = b->owner;
+    struct vlink_doorbell m;
+
+    if (!b->doorbell) {
+        return;
+    }
+    /* Memory Space Enable gates the BAR already; Bus Master is the EP's. */
+    m.bar = cpu_to_le32(b->index);
+    m.size = cpu_to_le32(size);
+    m.offset = cpu_to_le64(b->doorbell_offset + addr);
+    m.value = cpu_to_le64(val);
+    vlink_wire_send(&s->wire, VLINK_MSG_DOORBELL, &m, sizeof(m));
 }
 
 static const MemoryRegionOps vf_hole_ops = {
@@ -347,11 +385,15 @@ static void vf_init_bar(VepcFunctionState *s, int n)
     if (b->size == 0) {
         return;
     }
-    memory_region_init_io(&b->container, OBJECT(s), &vf_hole_ops, s, name,
+    b->owner = s;
+    b->index = n;
+    memory_region_init_io(&b->container, OBJECT(s), &vf_hole_ops, b, name,
                           b->size);
     memory_region_init_alias(&b->alias, OBJECT(s), alias_name, &s->peer_ram,
                              0, b->size);
     b->backed = false;
+    b->doorbell = vf_bar_doorbell(b->flags);
+    b->doorbell_offset = b->offset;
     if (vf_bar_backed(b->flags)) {
         vf_back_bar(s, n, true, b->offset);
     }

@@ -25,6 +25,7 @@ QEMU_BUILD_BUG_ON(sizeof(struct vlink_irq_result_msg) != 16);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_host_config) != 8);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_window) != 32);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_link_state) != 8);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_doorbell) != 24);
 
 void vlink_wire_init(VlinkWire *w, CharBackend *chr, const char *name,
                      VlinkHandler *handle, void *opaque)

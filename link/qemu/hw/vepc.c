@@ -11,6 +11,12 @@
  *
  * Outbound windows are zero-copy: the RC guest's RAM is a shared file, and
  * each mapped window is an alias of a slice of it inside the aperture BAR.
+ *
+ * BAR4 is the controller's embedded doorbell: a function BAR that the EPF
+ * points into it becomes, on the RC side, a forwarded MMIO BAR; a host write
+ * to the ring register comes back as a DOORBELL message, latches DB_STATUS
+ * and asserts INTA until the EP driver clears it (like a DesignWare eDMA
+ * interrupt-emulation register or a GIC ITS translater, as vntb sees it).
  * Register map and messages: hw/misc/vepc-link.h, link/PROTOCOL.md.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -69,6 +75,7 @@ struct VepcState {
 
     MemoryRegion ctrl;
     MemoryRegion aperture;
+    MemoryRegion doorbell;
     MemoryRegion peer_ram;
     bool peer_ram_mapped;
     uint64_t peer_ram_size;
@@ -78,6 +85,7 @@ struct VepcState {
     uint32_t link_id;
     char *peer_ram_path;
     uint64_t aperture_size;
+    bool doorbell_enabled;
 
     VlinkWire wire;
 
@@ -92,6 +100,9 @@ struct VepcState {
     uint32_t hdr_class;
     uint32_t hdr_subsys;
     uint32_t hdr_intx;
+    uint32_t db_status;
+    uint32_t db_count;
+    uint32_t db_last;
     VepcBar bars[VEPC_NUM_BARS];
     VepcWindow win[VEPC_MAX_WINDOWS];
 };
@@ -283,6 +294,29 @@ static bool vepc_ram_offset(VepcState *s, uint64_t phys, uint64_t size,
     return ok;
 }
 
+/*
+ * Is PHYS..PHYS+SIZE inside our own doorbell BAR, as the EP sees it?  Then
+ * the function's BAR is mapped onto the doorbell (an inbound translation
+ * into controller registers, not RAM) and *offset is where in it.
+ */
+static bool vepc_doorbell_offset(VepcState *s, uint64_t phys, uint64_t size,
+                                 uint64_t *offset)
+{
+    pcibus_t base;
+
+    if (!s->doorbell_enabled) {
+        return false;
+    }
+    base = pci_get_bar_addr(&s->pdev, VEPC_DOORBELL_BAR);
+    if (base == PCI_BAR_UNMAPPED || phys < base ||
+        phys - base >= VEPC_DOORBELL_SIZE ||
+        size > VEPC_DOORBELL_SIZE - (phys - base)) {
+        return false;
+    }
+    *offset = phys - base;
+    return true;
+}
+
 static uint32_t vepc_bar_commit(VepcState *s, int n, uint32_t flags)
 {
     VepcBar *b = &s->bars[n];
@@ -324,9 +358,13 @@ static uint32_t vepc_bar_commit(VepcState *s, int n, uint32_t flags)
                       n, b->size, b->started_size);
         return VEPC_ERR_BAD_ARGUMENT;
     }
+    /* The device decides whether a BAR lands on the doorbell, not the driver. */
+    flags &= ~VEPC_BAR_F_DOORBELL;
     if (flags & VEPC_BAR_F_UNBACKED) {
         /* Declared now, backed by a later commit (pci-epf-vntb's MW BARs). */
         offset = 0;
+    } else if (!is_io && vepc_doorbell_offset(s, b->phys, b->size, &offset)) {
+        flags |= VEPC_BAR_F_DOORBELL;
     } else if (!vepc_ram_offset(s, b->phys, b->size, &offset)) {
         qemu_log_mask(LOG_GUEST_ERROR, "vepc: BAR%d: 0x%" PRIx64 "+0x%" PRIx64
                       " is not in the shared RAM file\n",
@@ -436,6 +474,64 @@ static uint32_t vepc_window_ctrl(VepcState *s, int n, uint32_t val)
     default:
         return VEPC_ERR_BAD_ARGUMENT;
     }
+}
+
+/* ---- the embedded doorbell --------------------------------------------- */
+
+static void vepc_update_irq(VepcState *s)
+{
+    pci_set_irq(&s->pdev, s->db_status != 0);
+}
+
+/* A write reached the doorbell region: from the host (DOORBELL) or locally. */
+static void vepc_doorbell_write(VepcState *s, uint64_t offset, uint64_t value)
+{
+    if (offset != VEPC_DOORBELL_RING) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc: doorbell write at 0x%" PRIx64
+                      " (only 0x%x rings)\n", offset, VEPC_DOORBELL_RING);
+        return;
+    }
+    s->db_count++;
+    s->db_last = value;
+    s->db_status |= 1;
+    vepc_update_irq(s);
+}
+
+static uint64_t vepc_doorbell_mmio_read(void *opaque, hwaddr addr,
+                                        unsigned size)
+{
+    return 0;
+}
+
+static void vepc_doorbell_mmio_write(void *opaque, hwaddr addr, uint64_t val,
+                                     unsigned size)
+{
+    vepc_doorbell_write(opaque, addr, val);
+}
+
+static const MemoryRegionOps vepc_doorbell_ops = {
+    .read = vepc_doorbell_mmio_read,
+    .write = vepc_doorbell_mmio_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
+
+static void vepc_doorbell_msg(VepcState *s, const uint8_t *payload,
+                              uint32_t len)
+{
+    struct vlink_doorbell m;
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_DOORBELL, payload, len,
+                       &m, sizeof(m))) {
+        return;
+    }
+    if (!s->doorbell_enabled) {
+        return;
+    }
+    vepc_doorbell_write(s, le64_to_cpu(m.offset), le64_to_cpu(m.value));
 }
 
 /* ---- registers --------------------------------------------------------- */
@@ -624,6 +720,12 @@ static uint64_t vepc_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         return extract64(s->aperture_size, 0, 32);
     case VEPC_REG_APERTURE_SIZE_HI:
         return extract64(s->aperture_size, 32, 32);
+    case VEPC_REG_DB_STATUS:
+        return s->db_status;
+    case VEPC_REG_DB_COUNT:
+        return s->db_count;
+    case VEPC_REG_DB_LAST:
+        return s->db_last;
     case VEPC_REG_HDR_ID:
         return s->hdr_id;
     case VEPC_REG_HDR_CLASS:
@@ -676,6 +778,11 @@ static void vepc_ctrl_write(void *opaque, hwaddr addr, uint64_t val,
         break;
     case VEPC_REG_HDR_INTX:
         s->error = vepc_set_intx_pin(s, val);
+        break;
+    case VEPC_REG_DB_STATUS:
+        /* Write 1 to clear; INTA follows. */
+        s->db_status &= ~(uint32_t)val;
+        vepc_update_irq(s);
         break;
     default:
         qemu_log_mask(LOG_GUEST_ERROR, "vepc: write to read-only or unknown "
@@ -759,6 +866,9 @@ static void vepc_handle_message(void *opaque, uint16_t type,
     case VLINK_MSG_IRQ_RESULT:
         /* The relay may pass these on; the trace is the relay's job. */
         break;
+    case VLINK_MSG_DOORBELL:
+        vepc_doorbell_msg(s, payload, len);
+        break;
     default:
         qemu_log_mask(LOG_UNIMP, "vepc: ignoring link message type %u\n",
                       type);
@@ -827,6 +937,15 @@ static void vepc_realize(PCIDevice *pdev, Error **errp)
                      PCI_BASE_ADDRESS_MEM_PREFETCH,
                      &s->aperture);
 
+    if (s->doorbell_enabled) {
+        memory_region_init_io(&s->doorbell, OBJECT(s), &vepc_doorbell_ops, s,
+                              "vepc-doorbell", VEPC_DOORBELL_SIZE);
+        pci_register_bar(pdev, VEPC_DOORBELL_BAR,
+                         PCI_BASE_ADDRESS_SPACE_MEMORY, &s->doorbell);
+    }
+    /* INTA: the doorbell's interrupt (the device raises no other). */
+    pci_config_set_interrupt_pin(pdev->config, 1);
+
     vlink_wire_init(&s->wire, &s->chr, TYPE_VEPC, vepc_handle_message, s);
     if (qemu_chr_fe_backend_connected(&s->chr)) {
         qemu_chr_fe_set_handlers(&s->chr, vepc_can_receive, vepc_receive,
@@ -869,6 +988,10 @@ static void vepc_reset(DeviceState *dev)
     s->hdr_class = 0;
     s->hdr_subsys = 0;
     s->hdr_intx = 0;
+    s->db_status = 0;
+    s->db_count = 0;
+    s->db_last = 0;
+    vepc_update_irq(s);
 }
 
 /* The peer QEMU, the relay and the shared RAM files do not travel along. */
@@ -882,6 +1005,7 @@ static Property vepc_properties[] = {
     DEFINE_PROP_UINT32("link-id", VepcState, link_id, 0),
     DEFINE_PROP_STRING("peer-ram", VepcState, peer_ram_path),
     DEFINE_PROP_SIZE("aperture-size", VepcState, aperture_size, 128 * MiB),
+    DEFINE_PROP_BOOL("doorbell", VepcState, doorbell_enabled, true),
     DEFINE_PROP_END_OF_LIST(),
 };
 
