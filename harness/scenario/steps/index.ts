@@ -14,6 +14,9 @@ import doorbellZero from './doorbell-zero.ts';
 import linkCycle from './link-cycle.ts';
 import linkUp from './link-up.ts';
 import mw from './mw.ts';
+import netdevPing from './netdev-ping.ts';
+import netdevTransfer from './netdev-transfer.ts';
+import netdevUp from './netdev-up.ts';
 import pcitestBar from './pcitest-bar.ts';
 import pcitestMsi from './pcitest-msi.ts';
 import pcitestRw from './pcitest-rw.ts';
@@ -38,6 +41,9 @@ export const STEP_ENTRIES = [
   pcitestBar,
   pcitestMsi,
   pcitestRw,
+  netdevUp,
+  netdevPing,
+  netdevTransfer,
 ] as const;
 
 export { SETUP } from './setup-step.ts';
