@@ -16,6 +16,7 @@ import { execa } from 'execa';
 import { runCommand } from './run/command.ts';
 import { registerLiveCommands } from './run/live-cli.ts';
 import { bisectCommand } from './bisect/command.ts';
+import { registerNightlyCommands } from './compare/cli.ts';
 import { loadScenario } from './scenario/load.ts';
 import { formatMatrix } from './scenario/matrix.ts';
 import { scenarioJsonSchema } from './scenario/schema.ts';
@@ -165,9 +166,14 @@ program
   .option('--cell <id...>', 'run only these cells')
   .option('--ep <kernel>', 'EP kernel for a single cell: a variant name or a source (debian:7.2, git:<repo>@<ref>, path:<tree>); host defaults to stock')
   .option('--host <kernel>', 'host kernel for a single cell: a variant name or a source; EP defaults to stock')
-  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[]; ep?: string; host?: string }) => {
+  .option('--shard <i/n>', 'run the i-th of n stable subsets of the cells (merge them with ntbh merge)')
+  .option('--known-issues <file>', 'YAML of triaged failures: a matching FAIL is reported as XFAIL with its reason')
+  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[]; ep?: string; host?: string; shard?: string; knownIssues?: string }) => {
     process.exitCode = await runCommand(file, { ...opts, timeoutScale: timeoutScale(), log: progress });
   });
+
+// compare, merge, shards, export: harness/compare/cli.ts.
+registerNightlyCommands(program);
 
 program
   .command('bisect')

@@ -1,12 +1,14 @@
 /**
  * Attaches every reporter to a run's event stream: the terminal summary, and in the results directory
- * events.ndjson (as events arrive), results.json, junit.xml and results.tap (at run-end).
+ * events.ndjson (as events arrive), results.json, junit.xml, results.tap, summary.md and kcidb.json (at run-end).
  */
 import { mkdir } from 'node:fs/promises';
 import type { Emitter } from '../events.ts';
 import type { RunResult } from '../scenario/types.ts';
 import { writeResultsJson } from './json.ts';
 import { writeJunit } from './junit.ts';
+import { writeKcidb } from './kcidb.ts';
+import { writeMarkdownSummary } from './markdown.ts';
 import { ndjsonReporter } from './ndjson.ts';
 import { summaryReporter } from './summary.ts';
 import { writeTap } from './tap.ts';
@@ -36,7 +38,7 @@ export async function attachReporters(emitter: Emitter, options: ReporterOptions
     emitter.on((event) => {
       if (event.kind !== 'run-end') return;
       const run: RunResult = event.run;
-      pending.push(writeResultsJson(options.dir, run), writeJunit(options.dir, run), writeTap(options.dir, run));
+      pending.push(writeResultsJson(options.dir, run), writeJunit(options.dir, run), writeTap(options.dir, run), writeMarkdownSummary(options.dir, run), writeKcidb(options.dir, run));
     }),
   ];
   return {

@@ -11,6 +11,7 @@ import { makeRunDirs } from '../util/rundir.ts';
 import { adHocScenario } from './adhoc.ts';
 import { ArtifactStore } from './artifacts.ts';
 import { bootCell } from './boot-cell.ts';
+import { nightlyRun } from '../shard/run-hooks.ts';
 import { attachBundleWriter } from './bundle.ts';
 
 export interface RunCommandOptions {
@@ -20,6 +21,10 @@ export interface RunCommandOptions {
   /** Ad-hoc kernels (a variant name or a source) replacing the matrix by one cell; see adhoc.ts. */
   ep?: string;
   host?: string;
+  /** `i/n`: run the i-th of n stable subsets of the cells (harness/shard/select.ts). */
+  shard?: string;
+  /** A known-issues file: matching failures are reported as known (XFAIL) with their reason. */
+  knownIssues?: string;
   timeoutScale: number;
   log: (line: string) => void;
 }
@@ -45,8 +50,11 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
       });
     }
   }
+  const nightly = await nightlyRun(scenario, cells, options);
+  cells = nightly.cells;
   await ensureSetup({ log: options.log });
   const run = await makeRunDirs(scenario.name.replace(/[^\w.-]+/g, '-'), options.results);
+  await nightly.record(run.dir);
   const emitter = createEmitter();
   const reporters = await attachReporters(emitter, { dir: run.dir });
   const key = await makeRunKey(join(run.dir, 'ssh'));
@@ -57,7 +65,7 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   const result = await runScenario(
     scenario,
     (cell) => bootCell(cell, { scenario, run, key, store, emitter, timeoutScale: options.timeoutScale, log: options.log }),
-    { emitter, strict: options.strict, cells },
+    { emitter, strict: options.strict, cells, adjustCell: nightly.adjustCell },
   );
   await bundles.close();
   const written = await reporters.close();
