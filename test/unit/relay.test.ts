@@ -122,3 +122,24 @@ t.test('oversized and out-of-range messages are clean protocol errors: logged, d
   await relay.waitLinkState(true, 2000);
   t.equal(plugged.at(-1)!.bars.length, 6, 'the description still has exactly six BARs');
 });
+
+t.test('DOORBELL from the RC function reaches the EP, is traced and counted', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const relay = new LinkRelay(0, dir, join(dir, 'wire.ndjson'));
+  relay.plugger = { plug: async () => undefined, unplug: async () => undefined };
+  await relay.listen();
+  t.teardown(() => relay.close());
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  ep.send({ type: 'HELLO', role: 1, linkId: 0 });
+  await ep.waitFor('LINK_STATE');
+  rc.send({ type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n });
+  rc.send({ type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n });
+  const got = await ep.waitFor('DOORBELL', 2);
+  t.same(got[0], { type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n }, 'forwarded unchanged');
+  t.equal(relay.doorbellWrites, 2);
+  t.equal(relay.events().filter((e) => e.type === 'DOORBELL' && e.from === 'rc').length, 2, 'in the trace, as sent by the RC');
+  ep.socket.destroy();
+  rc.socket.destroy();
+});
