@@ -6,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { HarnessError } from '../errors.ts';
 import { checkedSocketPath, makePrivate } from '../util/rundir.ts';
 import { onTeardown } from '../util/teardown.ts';
+import { FaultPlan } from './faults.ts';
 import type { LinkWitness, MsiDelivery, WireEvent, WireMark } from './types.ts';
 import { encode, IrqType, irqResultNames, MessageReader, NUM_BARS, Role, traceFields, type FunctionDescription, type Message, type OutMessage } from './wire.ts';
 
@@ -42,6 +43,8 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   doorbellWrites = 0;
   /** START→function-realized times, one per link up. */
   readonly linkUpMs: number[] = [];
+  /** MSI faults steps arm (faults.ts); each one applied is a FAULT event in the trace. */
+  readonly faults = new FaultPlan();
 
   constructor(
     readonly linkId: number,
@@ -76,6 +79,7 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
     // Detach the trace first: closing sockets still reports DISCONNECTED events.
     const trace = this.trace;
     this.trace = null;
+    this.faults.cancelAll();
     for (const socket of Object.values(this.sockets)) socket?.destroy();
     this.sockets = {};
     await Promise.all(this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
@@ -193,8 +197,7 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
           this.deliver(message.irqType, message.number, 'not-plugged', performance.now());
           break;
         }
-        this.pendingRaises.push({ number: message.number, irqType: message.irqType, t: performance.now() });
-        this.send('rc', message);
+        this.forwardRaise(message);
         break;
       default:
         break;
@@ -224,6 +227,22 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
       default:
         break;
     }
+  }
+
+  /** Forwards one RAISE_IRQ to the RC, through whatever fault is armed for its vector (faults.ts). */
+  private forwardRaise(message: Extract<Message, { type: 'RAISE_IRQ' }>): void {
+    const raisedAt = performance.now();
+    const forward = () => {
+      if (!this.plugged) return this.deliver(message.irqType, message.number, 'not-plugged', raisedAt);
+      this.pendingRaises.push({ number: message.number, irqType: message.irqType, t: raisedAt });
+      this.send('rc', message);
+    };
+    const fault = message.irqType === IrqType.MSI ? this.faults.take(message.number - 1) : undefined;
+    if (fault) this.record('relay', 'FAULT', { action: fault.action, number: message.number, vector: message.number - 1, delayMs: fault.action === 'delay' ? fault.delayMs : undefined });
+    if (fault?.action === 'drop') return this.deliver(message.irqType, message.number, 'dropped', raisedAt);
+    if (fault?.action === 'delay') return this.faults.later(fault.delayMs, forward);
+    forward();
+    if (fault?.action === 'duplicate') forward();
   }
 
   private deliver(irqType: number, number: number, result: string, raisedAt?: number): void {

@@ -1,3 +1,5 @@
+import type { FaultPlan } from './faults.ts';
+
 /** What the relay (harness/link/relay.ts) tells the rest of the harness about one link. */
 export interface WireEvent {
   /** Milliseconds since the relay started (monotonic). */
@@ -30,6 +32,8 @@ export interface LinkWitness {
   events(since?: WireMark): WireEvent[];
   /** True while the RC function is plugged (link up). */
   readonly linkUp: boolean;
+  /** MSI fault injection (faults.ts); absent on a witness that cannot inject. */
+  readonly faults?: FaultPlan;
 }
 
 export interface WireMark {
