@@ -139,7 +139,7 @@ export function reducedScenario(source: string | undefined, scenario: Scenario, 
   for (const spec of [specs.ep, specs.host]) kernels[spec.name] = variantOf(spec);
   doc.set('kernels', kernels);
   doc.set('matrix', { ep: [cell.ep], host: [cell.host] });
-  const header = `Reduced to cell ${cell.ep} x ${cell.host} by ntbh (reproducer bundle)`;
+  const header = `Reduced to one cell (EP ${cell.ep} x host ${cell.host}) by ntbh for a reproducer bundle`;
   doc.commentBefore = doc.commentBefore ? `${header}\n${doc.commentBefore}` : ` ${header}`;
   return doc.toString({ lineWidth: 0 });
 }
