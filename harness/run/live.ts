@@ -150,8 +150,13 @@ export async function upCommand(file: string, options: UpOptions): Promise<numbe
       '',
     ].join('\n'),
   );
+  // Registered last, so it runs first on Ctrl-C: guests stopped by the teardown are no news.
+  let stopping = false;
+  onTeardown('up: stopping', () => {
+    stopping = true;
+  });
   const gone = await Promise.race([ep.waitExit().then(() => 'ep'), host.waitExit().then(() => 'host')]);
-  options.log(`the ${gone} guest exited; stopping the pair`);
+  if (!stopping) options.log(`the ${gone} guest exited; stopping the pair`);
   return 2;
 }
 
