@@ -17,16 +17,26 @@ import { cleanText, duration, kernelText } from './format.ts';
 import { BOOT_COLOR, CSS, ERROR_TRAP, SCRIPT, SEGMENT_COLORS, SETUP_COLOR, STATUS_COLORS } from './html-assets.ts';
 import { resultsJson } from './json.ts';
 
+/** A stretch of a cell's time, as the timing bar draws it. */
 export interface Phase {
   name: string;
   ms: number;
-  /** The step the phase happened in (setup's modules, probe, ...); none for boot. */
+  /** The step the phase happened in (setup's modules, probe, ...); none for boot and teardown. */
   step?: string;
+  /** An outer phase after the last step (teardown). */
+  afterSteps?: boolean;
 }
 
-/** A cell as results.json has it; `phases` when the run recorded them (boot, setup, ...). */
-export interface ReportCell extends CellResult {
-  phases?: Phase[];
+/** results.json's `cells[].phases` entry: flat, in order (boot, per-guest boot times, a step's phases, step:<id>, teardown). */
+export interface RecordedPhase {
+  name: string;
+  ms: number;
+  guest?: string;
+}
+
+/** A cell as results.json has it, with `phases` when the run recorded them. */
+export interface ReportCell extends Omit<CellResult, 'phases'> {
+  phases?: RecordedPhase[];
 }
 
 export interface ReportRun extends Omit<RunResult, 'cells'> {
@@ -124,7 +134,7 @@ export function reportRunFromJson(json: unknown, source = 'results.json'): Repor
     const phases = Array.isArray(c.phases)
       ? (c.phases as unknown[]).flatMap((p) => {
           const o = asObject(p);
-          return o && typeof o.name === 'string' && Number.isFinite(Number(o.ms)) ? [{ name: o.name, ms: Number(o.ms) }] : [];
+          return o && typeof o.name === 'string' && Number.isFinite(Number(o.ms)) ? [{ name: o.name, ms: Number(o.ms), ...(typeof o.guest === 'string' ? { guest: o.guest } : {}) }] : [];
         })
       : undefined;
     return {
@@ -168,31 +178,51 @@ export interface Segment {
 }
 
 /**
+ * results.json's flat phase list as bar phases: `step:<id>` closes a step, the phases recorded
+ * since the previous one happened inside it (setup's modules, probe, ...); boot comes before the
+ * steps and what follows the last step (teardown) after them. Per-guest phases ran side by side
+ * within boot and are left to the legend.
+ */
+export function phasesFromRecorded(recorded: RecordedPhase[]): Phase[] {
+  const out: Phase[] = [];
+  let pending: Phase[] = [];
+  let stepsSeen = false;
+  for (const p of recorded) {
+    if (p.guest) continue;
+    const step = /^step:(.+)$/.exec(p.name)?.[1];
+    if (step !== undefined) {
+      out.push(...pending.map((q) => ({ ...q, step })));
+      pending = [];
+      stepsSeen = true;
+    } else if (/^boot\b/.test(p.name) && !stepsSeen) out.push({ name: p.name, ms: p.ms });
+    else pending.push({ name: p.name, ms: p.ms });
+  }
+  return [...out, ...pending.map((q) => ({ ...q, afterSteps: true }))];
+}
+
+/**
  * A cell's timing: its recorded phases when results.json has them, else the phases of the event
- * stream. Phases outside any step (boot) come first; then each step, split into the phases it
- * reported (setup: modules, probe, function-setup, host-bind) and the rest of its time. A step a
- * phase already names is not counted twice.
+ * stream, else its steps alone. Outer phases (boot) come first; then each step, split into the
+ * phases it reported and the rest of its time; then what came after the steps (teardown).
  */
 export function timingSegments(cell: ReportCell, eventPhases: Phase[] = []): Segment[] {
-  const phases = cell.phases?.length ? cell.phases : eventPhases;
-  const outer = phases.filter((p) => !p.step);
-  const named = new Set(outer.map((p) => p.name));
-  const list: Phase[] = [...outer];
+  const phases = cell.phases?.length ? phasesFromRecorded(cell.phases) : eventPhases;
+  const list: Phase[] = phases.filter((p) => !p.step && !p.afterSteps);
   for (const step of cell.steps) {
-    if (named.has(step.id)) continue;
     const inner = phases.filter((p) => p.step === step.id);
     const innerMs = inner.reduce((a, p) => a + p.ms, 0);
     list.push(...inner.map((p) => ({ name: `${step.id}: ${p.name}`, ms: p.ms })));
     const rest = step.durationMs - innerMs;
     if (rest > 0) list.push({ name: inner.length ? `${step.id}: rest` : step.id, ms: rest });
   }
+  list.push(...phases.filter((p) => p.afterSteps));
   let stepColor = 0;
   return list
     .filter((p) => p.ms > 0)
     .map((p) => ({
       name: p.name,
       ms: p.ms,
-      color: p.name === 'boot' ? BOOT_COLOR : p.name === 'setup' || p.name === 'setup: rest' ? SETUP_COLOR : SEGMENT_COLORS[stepColor++ % SEGMENT_COLORS.length]!,
+      color: /^boot\b/.test(p.name) ? BOOT_COLOR : p.name === 'setup' || p.name === 'setup: rest' ? SETUP_COLOR : SEGMENT_COLORS[stepColor++ % SEGMENT_COLORS.length]!,
     }));
 }
 
@@ -319,6 +349,13 @@ function kernelsLine(cell: CellResult): string {
     .join('; ');
 }
 
+/** Per-guest phases (each guest's boot to ready and to SSH): they overlap, so they are listed, not drawn. */
+function guestPhases(cell: ReportCell): string {
+  const perGuest = (cell.phases ?? []).filter((p) => p.guest);
+  if (perGuest.length === 0) return '';
+  return `<p class="meta">per guest: ${perGuest.map((p) => `${esc(p.name)} ${esc(p.guest)} ${esc(duration(p.ms))}`).join(', ')}</p>`;
+}
+
 function cellSection(cell: ReportCell, options: HtmlOptions, segments: Segment[]): string {
   const counts = countsText(countStatuses(cellStatuses(cell)));
   const summary = `${badge(cell.status)} ${esc(cell.id)} <span class="meta">${esc(duration(cell.durationMs))}${counts ? ` · ${esc(counts)}` : ''}</span>`;
@@ -334,7 +371,7 @@ function cellSection(cell: ReportCell, options: HtmlOptions, segments: Segment[]
     `<table>${kernelRows.join('')}</table>`,
     params.length ? `<p class="meta">params: ${params.map(([k, v]) => `${esc(k)}=${esc(v)}`).join(', ')}</p>` : '',
     filesSection(options.files?.[cell.id]),
-    segments.length ? `<h4>Timing</h4>${bar(segments, segments.reduce((a, s) => a + s.ms, 0))}${legend(segments)}` : '',
+    segments.length ? `<h4>Timing</h4>${bar(segments, segments.reduce((a, s) => a + s.ms, 0))}${legend(segments)}${guestPhases(cell)}` : '',
     `<h4>Steps</h4>`,
     cell.steps.map((step) => stepSection(step, cell.id)).join(''),
     splatSection(cell),
@@ -483,18 +520,23 @@ export async function cellFiles(dir: string, cellIds: string[]): Promise<Record<
 export function phasesFromEvents(events: Iterable<Partial<Stamped>>): Record<string, Phase[]> {
   const out: Record<string, Phase[]> = {};
   const running = new Map<string, string>();
+  const ended = new Set<string>();
   for (const e of events) {
     if (e.kind === 'step-start') {
       const s = e as Extract<Stamped, { kind: 'step-start' }>;
       running.set(s.cell, s.step);
-    } else if (e.kind === 'step-end' || e.kind === 'cell-end') {
-      const cell = e.kind === 'step-end' ? (e as Extract<Stamped, { kind: 'step-end' }>).cell : (e as Extract<Stamped, { kind: 'cell-end' }>).cell.id;
-      running.delete(cell);
+    } else if (e.kind === 'step-end') {
+      running.delete((e as Extract<Stamped, { kind: 'step-end' }>).cell);
+    } else if (e.kind === 'cell-end') {
+      const id = (e as Extract<Stamped, { kind: 'cell-end' }>).cell.id;
+      running.delete(id);
+      ended.add(id);
     } else if (e.kind === 'phase') {
       const p = e as Extract<Stamped, { kind: 'phase' }>;
-      if (!p.cell || p.status === 'start' || p.durationMs === undefined) continue;
+      // Per-guest phases ran side by side inside another phase: they would count twice.
+      if (!p.cell || p.guest || p.status === 'start' || p.durationMs === undefined) continue;
       const step = running.get(p.cell);
-      (out[p.cell] ??= []).push({ name: p.phase, ms: p.durationMs, ...(step ? { step } : {}) });
+      (out[p.cell] ??= []).push({ name: p.phase, ms: p.durationMs, ...(step ? { step } : ended.has(p.cell) ? { afterSteps: true } : {}) });
     }
   }
   return out;
@@ -512,7 +554,7 @@ export async function writeReportHtml(dir: string, run: ReportRun, eventPhases: 
 export function htmlReporter(dir: string, pending: Promise<string>[]): (event: Stamped) => void {
   const events: Stamped[] = [];
   return (event) => {
-    if ((event.kind === 'phase' && event.cell) || event.kind === 'step-start' || event.kind === 'step-end') events.push(event);
+    if ((event.kind === 'phase' && event.cell) || event.kind === 'step-start' || event.kind === 'step-end' || event.kind === 'cell-end') events.push(event);
     if (event.kind !== 'run-end') return;
     // Through results.json's shape, so a regenerated report is the same page.
     const run = reportRunFromJson(JSON.parse(JSON.stringify(resultsJson(event.run))));
