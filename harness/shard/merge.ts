@@ -145,6 +145,10 @@ export async function mergeRuns(dirs: string[], options: MergeOptions): Promise<
     missing.forEach((c, index) => cells.push(cellError({ ...c, index } as Cell, scenario, why)));
   }
 
+  // In matrix order, as a single run hands them over: the interop groups are listed in that order.
+  const position = new Map(matrix.map((c, i) => [c.id, i]));
+  cells.sort((a, b) => (position.get(a.id) ?? Infinity) - (position.get(b.id) ?? Infinity));
+
   const starts = inputs.map((i) => Date.parse(i.run.startedAt));
   const ends = inputs.map((i) => Date.parse(i.run.startedAt) + i.run.durationMs);
   const startedAt = new Date(Math.min(...starts));

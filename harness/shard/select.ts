@@ -46,7 +46,7 @@ function keyed(cells: Cell[], scenario: ScenarioKernels): Keyed[] {
     const side = (which: 'ep' | 'host') => {
       const spec = resolveKernel(scenario, cell[which]);
       const tree = `${scenario.topology[which].arch} ${describeSource(spec.source)}`;
-      return { tree, kernel: `${tree} ${spec.patches.join('+')} ${spec.fragments.join('+')}` };
+      return { tree, kernel: [tree, ...spec.patches.map((p) => `+${p}`), ...spec.fragments.map((f) => `+config:${f}`)].join(' ') };
     };
     const ep = side('ep');
     const host = side('host');
