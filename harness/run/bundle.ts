@@ -325,7 +325,7 @@ done
 if command -v ntbh >/dev/null 2>&1; then
   exec ntbh reproduce "$here" "$@"
 fi
-if npx --no-install ntbh --version >/dev/null 2>&1; then
+if npx --no-install ntbh --help >/dev/null 2>&1; then
   exec npx --no-install ntbh reproduce "$here" "$@"
 fi
 echo "reproduce.sh: no harness found: set NTBH_HOME to a checkout of ${harness.name}${harness.commit ? ` (commit ${harness.commit})` : ''}" >&2
