@@ -22,7 +22,7 @@ export interface KernelArtifact {
   dir: string;
   arch: Arch;
   name: string;
-  /** The bootable image (bzImage / Image). */
+  /** The image QEMU boots (x86: vmlinux with a PVH note when the config has CONFIG_PVH, else bzImage; arm64: Image). */
   image: string;
   /** Root of the installed modules (contains lib/modules/<release>). */
   modulesRoot: string;
@@ -198,6 +198,12 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
         run('depmod', ['-b', modulesRoot, '-F', join(tree.build, 'System.map'), release], { phase: 'kernel-build', logFile, code: 'KERNEL_DEPMOD' }),
       );
       await copyFile(join(tree.build, tc.imagePath), join(tmp, tc.target));
+      // With a PVH entry note, QEMU starts the ELF vmlinux directly: no real-mode setup and no
+      // decompression, which under TCG is about a second of every x86 boot (see docs/guests.md).
+      const bootImage = arch === 'x86_64' && /^CONFIG_PVH=y$/m.test(merged) ? 'vmlinux' : tc.target;
+      if (bootImage === 'vmlinux') {
+        await run('objcopy', ['--strip-debug', join(tree.build, 'vmlinux'), join(tmp, 'vmlinux')], { phase: 'kernel-build', logFile, code: 'KERNEL_BUILD_FAILED' });
+      }
       await copyFile(join(tree.build, 'System.map'), join(tmp, 'System.map'));
       await writeFile(join(tmp, 'config'), merged);
       const pcitest = await timed('pcitest', () => buildPcitest(tree.src, tmp, tc.cross, logFile));
@@ -216,7 +222,7 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
         durationsMs: durations,
         builtAt: new Date().toISOString(),
         reproducer: reproducer(spec, arch),
-        image: tc.target,
+        image: bootImage,
         pcitest: pcitest ? 'pcitest' : undefined,
       };
       await writeFile(join(tmp, 'metadata.json'), JSON.stringify(metadata, null, 2));

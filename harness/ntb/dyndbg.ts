@@ -35,15 +35,25 @@ export async function enableToolDebug(guest: GuestExec): Promise<boolean> {
 
 let counter = 0;
 
+/** A token unique in this harness process, for markScript/sinceScript. */
+export function newMarkToken(): string {
+  return `ntbh-mark-${process.pid}-${++counter}`;
+}
+
+/** Writes `token` into the kernel log, to slice dmesg from. */
+export function markScript(token: string): string {
+  return `echo ${sq(`<5>${token}`)} > /dev/kmsg`;
+}
+
 /** Writes a marker into the kernel log; returns the token to slice dmesg from. */
 export async function kmsgMark(guest: GuestExec): Promise<string> {
-  const token = `ntbh-mark-${process.pid}-${++counter}`;
-  await run(guest, `echo ${sq(`<5>${token}`)} > /dev/kmsg`);
+  const token = newMarkToken();
+  await run(guest, markScript(token));
   return token;
 }
 
 /** `dmesg` from the marker line on. */
-function sinceScript(token: string): string {
+export function sinceScript(token: string): string {
   return `dmesg | sed -n ${sq(`/${token}$/,$p`)}`;
 }
 

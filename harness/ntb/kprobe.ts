@@ -8,7 +8,7 @@ import { run } from './shell.ts';
 const EVENT = 'ntbh/db_event';
 
 /** Finds tracefs (mounted by the guest init at /sys/kernel/tracing; older layouts under debugfs). */
-const TRACING = 't=/sys/kernel/tracing; [ -e $t/kprobe_events ] || t=/sys/kernel/debug/tracing';
+export const TRACING = 't=/sys/kernel/tracing; [ -e $t/kprobe_events ] || t=/sys/kernel/debug/tracing';
 
 /** Defines and enables the probe; false when the kernel refuses (no KPROBE_EVENTS, no arg access). */
 export async function enableDbEventProbe(guest: GuestExec): Promise<{ ok: boolean; error?: string }> {
@@ -23,13 +23,16 @@ export async function enableDbEventProbe(guest: GuestExec): Promise<{ ok: boolea
   return result.exitCode === 0 ? { ok: true } : { ok: false, error: result.stderr.trim() || `exit ${result.exitCode}` };
 }
 
+export const clearTraceScript = `${TRACING}; echo > $t/trace`;
+export const readTraceScript = `${TRACING}; cat $t/trace`;
+
 export async function clearTrace(guest: GuestExec): Promise<void> {
-  await run(guest, `${TRACING}; echo > $t/trace`);
+  await run(guest, clearTraceScript);
 }
 
 /** Vectors recorded since the last clear, in order. */
 export async function readDbEventVectors(guest: GuestExec): Promise<number[]> {
-  return parseDbEventTrace(await run(guest, `${TRACING}; cat $t/trace`));
+  return parseDbEventTrace(await run(guest, readTraceScript));
 }
 
 /** Trace lines look like: "kworker/0:1-30 [000] d..1.  12.3: db_event: (ntb_db_event+0x0/0x30 [ntb]) vec=2". */

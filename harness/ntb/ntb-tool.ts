@@ -70,8 +70,14 @@ export class NtbTool {
    * `timeoutMs` and returns what it last read. With `expectChange` false it just watches for the whole time.
    */
   async waitDb(baseline: number, timeoutMs: number, settlePolls = 3, expectChange = true): Promise<{ value: number; changed: boolean }> {
+    const out = await run(this.guest, this.waitDbScript(baseline, timeoutMs, settlePolls, expectChange), { timeoutMs: timeoutMs * 3 + 30_000 });
+    return parseWaitDb(out);
+  }
+
+  /** waitDb's guest-side loop, for callers that batch it with other reads in one round trip. */
+  waitDbScript(baseline: number, timeoutMs: number, settlePolls = 3, expectChange = true): string {
     const tries = Math.max(1, Math.ceil(timeoutMs / 10));
-    const script = [
+    return [
       `f=${sq(this.path('db'))}; last=${sq(hex(baseline))}; base=$last; n=0; stable=0; changed=0`,
       `while [ $n -lt ${tries} ]; do`,
       '  v=$(cat "$f"); [ "$v" = 0 ] && v=0x0',
@@ -81,8 +87,6 @@ export class NtbTool {
       'done',
       'echo "$last $changed"',
     ].join('\n');
-    const out = (await run(this.guest, script, { timeoutMs: timeoutMs * 3 + 30_000 })).trim().split(/\s+/);
-    return { value: parseKernelInt(out[0] ?? '0'), changed: out[1] === '1' };
   }
 
   /** Number of spadN files of this side (the scratchpads it can read). */
@@ -98,4 +102,10 @@ export class NtbTool {
   readSpad(index: number): Promise<number> {
     return this.readInt(`spad${index}`);
   }
+}
+
+/** Parses waitDbScript's last line: "<db> <changed 0|1>". */
+export function parseWaitDb(text: string): { value: number; changed: boolean } {
+  const out = text.trim().split(/\s+/);
+  return { value: parseKernelInt(out[0] ?? '0'), changed: out[1] === '1' };
 }

@@ -62,6 +62,12 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
     throw error;
   }
   emitter.emit({ kind: 'phase', cell: cell.id, phase: 'boot', status: 'end', durationMs: Date.now() - started, message: `host ${pair.host.bootTimes?.sshMs} ms, ep ${pair.ep.bootTimes?.sshMs} ms to SSH` });
+  // Per guest: QEMU start to the init's ready line, and to the first SSH command (results.json phases).
+  for (const guest of [pair.ep, pair.host]) {
+    if (!guest.bootTimes) continue;
+    emitter.emit({ kind: 'phase', cell: cell.id, guest: guest.name, phase: 'boot-ready', status: 'end', durationMs: guest.bootTimes.readyMs });
+    emitter.emit({ kind: 'phase', cell: cell.id, guest: guest.name, phase: 'boot-ssh', status: 'end', durationMs: guest.bootTimes.sshMs });
+  }
   const consoles = consoleBridge([pair.ep.console, pair.host.console], scaleMs(5000, options.timeoutScale));
   // The first mark (the setup step's) starts at the beginning of both consoles, so a splat during
   // boot or while the link came up is judged with setup instead of going unreported.
@@ -93,8 +99,9 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
     },
     dispose: async () => {
       emitter.emit({ kind: 'phase', cell: cell.id, phase: 'teardown', status: 'start' });
+      const stopping = Date.now();
       await pair.stop();
-      emitter.emit({ kind: 'phase', cell: cell.id, phase: 'teardown', status: 'end' });
+      emitter.emit({ kind: 'phase', cell: cell.id, phase: 'teardown', status: 'end', durationMs: Date.now() - stopping });
     },
   };
 }

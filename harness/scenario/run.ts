@@ -12,7 +12,7 @@ import { expandMatrix, type Cell } from './matrix.ts';
 import type { Scenario } from './schema.ts';
 import { countStatuses, exitCodeFor, worst } from './status.ts';
 import { stepEntry } from './steps/index.ts';
-import type { CellKernels, CellResult, RunResult, Side, Status } from './types.ts';
+import type { CellKernels, CellPhase, CellResult, RunResult, Side, Status } from './types.ts';
 
 export interface BootedCell {
   ctx: CellContext;
@@ -82,8 +82,18 @@ export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => 
   // The runner reports each cell's kernels (`kernels`), the setup probes each guest's `uname -r`
   // (`capabilities`); every cell result carries both, whatever happened to the cell.
   const kernels = new Map<string, CellKernels>();
+  const phases = new Map<string, CellPhase[]>();
+  const addPhase = (cell: string, phase: CellPhase) => {
+    const list = phases.get(cell) ?? [];
+    list.push(phase);
+    phases.set(cell, list);
+  };
   const stopWatching = emitter.on((event) => {
     if (event.kind === 'kernels') kernels.set(event.cell, structuredClone(event.kernels));
+    if (event.kind === 'phase' && event.cell && event.status !== 'start' && event.durationMs !== undefined) {
+      addPhase(event.cell, { name: event.status === 'error' ? `${event.phase} (failed)` : event.phase, ms: event.durationMs, ...(event.guest ? { guest: event.guest } : {}) });
+    }
+    if (event.kind === 'step-end') addPhase(event.cell, { name: `step:${event.step.id}`, ms: event.step.durationMs });
     if (event.kind === 'capabilities' && event.release) {
       const kernel = kernels.get(event.cell)?.[event.guest as Side];
       if (kernel) kernel.release = event.release;
@@ -92,7 +102,10 @@ export async function runScenario(scenario: Scenario, bootCell: (cell: Cell) => 
   const named = (result: CellResult): CellResult => {
     result = options.adjustCell?.(result) ?? result;
     const known = kernels.get(result.id);
-    return known ? { ...result, kernels: known } : result;
+    // The list is shared, so the teardown phase (after cell-end) still lands in results.json.
+    const timed = { ...result, phases: phases.get(result.id) ?? [] };
+    phases.set(result.id, timed.phases);
+    return known ? { ...timed, kernels: known } : timed;
   };
   // Events of a cell as the executor emits them, its cell-end naming the kernels.
   const emitNamed = (event: HarnessEvent) => emitter.emit(event.kind === 'cell-end' ? { ...event, cell: named(event.cell) } : event);

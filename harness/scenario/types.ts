@@ -107,7 +107,17 @@ export interface CellResult {
   /** Derived parameters of the cell: Nh, Ne, ... */
   params: Record<string, number>;
   steps: StepResult[];
+  /** Where the cell's time went, in order: infrastructure phases (boot, modules, probe, ...), then steps. */
+  phases?: CellPhase[];
   message?: string;
+}
+
+export interface CellPhase {
+  /** boot, boot-ready, boot-ssh, modules, probe, function-setup, step:<id>, teardown, ... */
+  name: string;
+  ms: number;
+  /** Set when the phase belongs to one guest (per-guest boot times). */
+  guest?: string;
 }
 
 export interface InteropGroup {

@@ -9,7 +9,7 @@ import type { DoorbellClearStep } from './doorbell-clear.ts';
 import type { DoorbellMultiStep } from './doorbell-multi.ts';
 import type { DoorbellSweepStep } from './doorbell-sweep.ts';
 import type { DoorbellZeroStep } from './doorbell-zero.ts';
-import { directions, resetDb, ringAndObserve, sides, type RingObservation } from './observe.ts';
+import { armReceiver, directions, resetDb, ringAndObserve, sides, type RingObservation } from './observe.ts';
 import { andNot, bit, evalMask, setBits, type Out } from './util.ts';
 
 const NO_DYNDBG = 'no ntb_tool dynamic debug on the receiver';
@@ -37,15 +37,15 @@ export async function doorbellSweep(rig: Rig, step: DoorbellSweepStep, out: Out)
   const mask = evalMask(rig, step.bits);
   for (const direction of directions(step.direction)) {
     const { receiver } = sides(direction);
-    const rx = tools[receiver];
-    await resetDb(rx);
-    for (const i of setBits(mask)) {
+    const bitsToRing = setBits(mask);
+    // Each ring's clean-up (clear bit i, read db, clear all) shares a round trip with arming the next ring.
+    let armed = await armReceiver(rig, tools, direction, { observe: bitsToRing.length > 0 });
+    for (const [n, i] of bitsToRing.entries()) {
       const label = `${direction} bit ${i}`;
-      const obs = await ringAndObserve(rig, tools, direction, bit(i));
+      const obs = await ringAndObserve(rig, tools, direction, bit(i), { armed });
       recordObservation(out, obs, receiver, label, { i });
-      await rx.clearDb(bit(i));
-      out.add('db_after_clear', await rx.db(), { on: receiver, label, params: { i } });
-      await resetDb(rx);
+      armed = await armReceiver(rig, tools, direction, { clear: bit(i), observe: n + 1 < bitsToRing.length });
+      out.add('db_after_clear', armed.afterClear!, { on: receiver, label, params: { i } });
     }
   }
 }
@@ -54,8 +54,8 @@ export async function doorbellZero(rig: Rig, step: DoorbellZeroStep, out: Out): 
   const tools = await rig.linkedTools();
   for (const direction of directions(step.direction)) {
     const { receiver } = sides(direction);
-    await resetDb(tools[receiver]);
-    const obs = await ringAndObserve(rig, tools, direction, 0, { expectChange: false });
+    const armed = await armReceiver(rig, tools, direction);
+    const obs = await ringAndObserve(rig, tools, direction, 0, { expectChange: false, armed });
     recordObservation(out, obs, receiver, direction, {});
     await resetDb(tools[receiver]);
   }
@@ -65,14 +65,12 @@ export async function doorbellMulti(rig: Rig, step: DoorbellMultiStep, out: Out)
   const tools = await rig.linkedTools();
   const B = evalMask(rig, step.bits);
   const { receiver } = sides(step.direction);
-  const rx = tools[receiver];
-  await resetDb(rx);
+  const armed = await armReceiver(rig, tools, step.direction);
   // Several MSIs arrive one after the other (new vntb raises each bit from a workqueue): settle longer.
-  const obs = await ringAndObserve(rig, tools, step.direction, B, { settlePolls: 20 });
+  const obs = await ringAndObserve(rig, tools, step.direction, B, { settlePolls: 20, armed });
   recordObservation(out, obs, receiver, step.direction, { B }, true);
-  await rx.clearDb(B);
-  out.add('db_after_clear', await rx.db(), { on: receiver, label: step.direction, params: { B } });
-  await resetDb(rx);
+  const after = await armReceiver(rig, tools, step.direction, { clear: B, observe: false });
+  out.add('db_after_clear', after.afterClear!, { on: receiver, label: step.direction, params: { B } });
 }
 
 export async function doorbellClear(rig: Rig, step: DoorbellClearStep, out: Out): Promise<void> {

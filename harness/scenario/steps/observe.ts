@@ -5,10 +5,11 @@
  * and the relay's wire trace. Rings of one slot within a poll tick coalesce, so callers ring, wait,
  * check and clear before the next ring.
  */
-import { doorbellEventsSince, kmsgMark, type DoorbellEvent } from '../../ntb/dyndbg.ts';
-import { expandCounts, readInterrupts, vectorDeltas } from '../../ntb/interrupts.ts';
-import { clearTrace, readDbEventVectors } from '../../ntb/kprobe.ts';
-import type { NtbTool } from '../../ntb/ntb-tool.ts';
+import { markScript, newMarkToken, parseDoorbellEvents, sinceScript, type DoorbellEvent } from '../../ntb/dyndbg.ts';
+import { expandCounts, parseInterrupts, vectorDeltas, type IrqLine } from '../../ntb/interrupts.ts';
+import { clearTraceScript, parseDbEventTrace, readTraceScript } from '../../ntb/kprobe.ts';
+import { parseWaitDb, type NtbTool } from '../../ntb/ntb-tool.ts';
+import { hex, parseKernelInt, run, sq } from '../../ntb/shell.ts';
 import type { Rig } from '../rig.ts';
 import type { Side } from '../types.ts';
 
@@ -45,34 +46,127 @@ export interface RingOptions {
   settlePolls?: number;
 }
 
-export async function ringAndObserve(rig: Rig, tools: Record<Side, NtbTool>, direction: Direction, bits: number, options: RingOptions = {}): Promise<RingObservation> {
+/**
+ * The receiver's side of a ring, prepared in one round trip: optional clears first (the previous ring's
+ * bit, then everything), then the baseline db, a kernel-log marker, an empty kprobe trace and the host's
+ * interrupt counts. Batching matters: a sweep rings ~30 bits, and each SSH round trip to a TCG guest
+ * costs ~0.1 s, so one script per phase instead of one command per read is most of a sweep's time.
+ */
+export interface Armed {
+  receiver: Side;
+  baseline: number;
+  token?: string;
+  irqBefore?: Map<number, IrqLine>;
+  /** db read right after `clear` (before the full reset), when a clear was asked for. */
+  afterClear?: number;
+}
+
+export interface ArmOptions {
+  /** Bits to clear first; their db reading is returned as afterClear. */
+  clear?: number;
+  /** Clear every bit before taking the baseline (default true). */
+  reset?: boolean;
+  /** Skip the marker/trace/interrupt snapshot (a last clean-up with no ring after it). */
+  observe?: boolean;
+}
+
+const SECTION = '@@ntbh:';
+
+/** Splits a batched script's stdout at `@@ntbh:<name>` lines. */
+export function parseSections(text: string): Map<string, string> {
+  const sections = new Map<string, string>();
+  let name: string | undefined;
+  let lines: string[] = [];
+  const flush = () => {
+    if (name !== undefined) sections.set(name, lines.join('\n'));
+  };
+  for (const line of text.split('\n')) {
+    if (line.startsWith(SECTION)) {
+      flush();
+      name = line.slice(SECTION.length).trim();
+      lines = [];
+    } else if (name !== undefined) lines.push(line);
+  }
+  flush();
+  return sections;
+}
+
+function section(name: string): string {
+  return `echo ${sq(SECTION + name)}`;
+}
+
+function sectionText(sections: Map<string, string>, name: string, guest: string): string {
+  const text = sections.get(name);
+  if (text === undefined) throw new Error(`${guest}: batched read lost its "${name}" section`);
+  return text;
+}
+
+export async function armReceiver(rig: Rig, tools: Record<Side, NtbTool>, direction: Direction, options: ArmOptions = {}): Promise<Armed> {
+  const { receiver } = sides(direction);
+  const rx = tools[receiver];
+  const { dyndbg, kprobe } = rig.observe[receiver];
+  const observe = options.observe ?? true;
+  const db = sq(rx.path('db'));
+  const token = observe && dyndbg ? newMarkToken() : undefined;
+  const script = ['set -e'];
+  if (options.clear !== undefined) script.push(`echo ${sq(`c ${hex(options.clear)}`)} > ${db}`, section('after-clear'), `cat ${db}`);
+  if (options.reset ?? true) script.push(`echo 'c 0xffffffff' > ${db}`);
+  script.push(section('baseline'), `cat ${db}`);
+  if (token) script.push(markScript(token));
+  if (observe && kprobe) script.push(clearTraceScript);
+  if (observe && receiver === 'host') script.push(section('irq'), 'cat /proc/interrupts');
+  const sections = parseSections(await run(rig.guest(receiver), script.join('\n')));
+  const name = rig.guest(receiver).name;
+  const armed: Armed = { receiver, baseline: parseKernelInt(sectionText(sections, 'baseline', name)), token };
+  if (options.clear !== undefined) armed.afterClear = parseKernelInt(sectionText(sections, 'after-clear', name));
+  if (observe && receiver === 'host') armed.irqBefore = parseInterrupts(sectionText(sections, 'irq', name));
+  return armed;
+}
+
+export async function ringAndObserve(
+  rig: Rig,
+  tools: Record<Side, NtbTool>,
+  direction: Direction,
+  bits: number,
+  options: RingOptions & { armed?: Armed } = {},
+): Promise<RingObservation> {
   const { sender, receiver } = sides(direction);
   const rx = tools[receiver];
   const rxGuest = rig.guest(receiver);
   const { dyndbg, kprobe } = rig.observe[receiver];
   const expectChange = options.expectChange ?? true;
-
-  const baseline = await rx.db();
-  const token = dyndbg ? await kmsgMark(rxGuest) : undefined;
-  if (kprobe) await clearTrace(rxGuest);
-  const irqBefore = receiver === 'host' ? await readInterrupts(rig.host) : undefined;
+  const armed = options.armed ?? (await armReceiver(rig, tools, direction, { reset: false }));
   const wireMark = receiver === 'host' ? rig.link.mark() : undefined;
 
   const ring = await tools[sender].ringPeer(bits);
   // A refused ring delivers nothing: a short look is enough to confirm it.
   const waitMs = ring.ok ? rig.ms(expectChange ? 3_000 : 1_000) : rig.ms(300);
-  const settled = await rx.waitDb(baseline, waitMs, options.settlePolls ?? 3, expectChange && ring.ok);
+  const settlePolls = options.settlePolls ?? 3;
+  // One round trip: wait for db to settle, then (dev_dbg lines trail the db update) wait for the
+  // doorbell line when db moved, then read the log, the trace and the interrupt counts.
+  const eventWaitMs = rig.ms(1_000);
+  const script = [section('db'), rx.waitDbScript(armed.baseline, waitMs, settlePolls, expectChange && ring.ok)];
+  if (armed.token) {
+    const tries = Math.max(1, Math.ceil(eventWaitMs / 20));
+    const count = `${sinceScript(armed.token)} | grep -c 'doorbell vec' || true`;
+    script.push(`if [ "$changed" = 1 ]; then k=0; while [ $k -lt ${tries} ] && [ "$(${count})" -lt 1 ]; do sleep 0.02; k=$((k+1)); done; fi`);
+    script.push(section('kmsg'), sinceScript(armed.token));
+  }
+  if (kprobe) script.push(section('trace'), readTraceScript);
+  if (armed.irqBefore) script.push(section('irq'), 'cat /proc/interrupts');
+  const sections = parseSections(await run(rxGuest, script.join('\n'), { timeoutMs: waitMs * 3 + eventWaitMs * 3 + 30_000 }));
+  const settled = parseWaitDb(sectionText(sections, 'db', rxGuest.name).split('\n').filter(Boolean).pop() ?? '');
 
-  const observation: RingObservation = { ringOk: ring.ok, ringError: ring.error, baseline, db: settled.value, changed: settled.changed };
-  if (token) observation.events = await doorbellEventsSince(rxGuest, token, settled.changed ? 1 : 0, rig.ms(1_000));
-  if (kprobe) observation.kprobeVectors = await readDbEventVectors(rxGuest);
-  if (irqBefore) observation.msiVectors = expandCounts(vectorDeltas(irqBefore, await readInterrupts(rig.host), rig.msiIrqs));
+  const observation: RingObservation = { ringOk: ring.ok, ringError: ring.error, baseline: armed.baseline, db: settled.value, changed: settled.changed };
+  if (armed.token && dyndbg) observation.events = parseDoorbellEvents(sectionText(sections, 'kmsg', rxGuest.name));
+  if (kprobe) observation.kprobeVectors = parseDbEventTrace(sectionText(sections, 'trace', rxGuest.name));
+  if (armed.irqBefore) observation.msiVectors = expandCounts(vectorDeltas(armed.irqBefore, parseInterrupts(sectionText(sections, 'irq', rxGuest.name)), rig.msiIrqs));
   if (wireMark) observation.wireVectors = expandCounts(rig.link.msiCounts(wireMark));
   return observation;
 }
 
 /** Clears everything on the receiver and returns what db reads afterwards (the next ring's baseline). */
 export async function resetDb(rx: NtbTool): Promise<number> {
-  await rx.clearDb(0xffffffff);
-  return rx.db();
+  const out = await run(rx.guest, `echo 'c 0xffffffff' > ${sq(rx.path('db'))} && cat ${sq(rx.path('db'))}`);
+  return parseKernelInt(out);
 }

@@ -1,0 +1,29 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import type { GuestExec } from '../../harness/guest/types.ts';
+import { NtbTool, parseWaitDb } from '../../harness/ntb/ntb-tool.ts';
+import { parseSections } from '../../harness/scenario/steps/observe.ts';
+
+t.test('parseSections splits batched output at its markers and keeps empty sections', async (t) => {
+  const text = 'noise before\n@@ntbh:baseline\n0x0\n@@ntbh:kmsg\n@@ntbh:irq\n  CPU0\n 24: 1 IR-PCI-MSI ntb_epf\n';
+  const sections = parseSections(text);
+  t.same([...sections.keys()], ['baseline', 'kmsg', 'irq']);
+  t.equal(sections.get('baseline'), '0x0');
+  t.equal(sections.get('kmsg'), '');
+  t.match(sections.get('irq'), /ntb_epf/);
+});
+
+t.test('waitDbScript settles on a changed db and reports it, in a real shell', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ntbh-db-'));
+  writeFileSync(join(dir, 'db'), '0x8\n');
+  const tool = new NtbTool({ name: 'local' } as GuestExec, dir);
+  const script = tool.waitDbScript(0, 200, 3, true);
+  const out = execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8' });
+  t.same(parseWaitDb(out), { value: 8, changed: true });
+  writeFileSync(join(dir, 'db'), '0\n');
+  const quiet = execFileSync('/bin/sh', ['-c', tool.waitDbScript(0, 50, 3, false)], { encoding: 'utf8' });
+  t.same(parseWaitDb(quiet), { value: 0, changed: false }, 'an unchanged db (kernel prints "0") is not a change');
+});
