@@ -13,8 +13,11 @@ import doorbellSweep from './doorbell-sweep.ts';
 import doorbellZero from './doorbell-zero.ts';
 import linkCycle from './link-cycle.ts';
 import linkUp from './link-up.ts';
+import msiFault from './msi-fault.ts';
 import mw from './mw.ts';
+import netdevLinkCycle from './netdev-link-cycle.ts';
 import netdevPing from './netdev-ping.ts';
+import netdevSoak from './netdev-soak.ts';
 import netdevTransfer from './netdev-transfer.ts';
 import netdevUp from './netdev-up.ts';
 import pcitestBar from './pcitest-bar.ts';
@@ -44,6 +47,9 @@ export const STEP_ENTRIES = [
   netdevUp,
   netdevPing,
   netdevTransfer,
+  netdevLinkCycle,
+  netdevSoak,
+  msiFault,
 ] as const;
 
 export { SETUP } from './setup-step.ts';

@@ -41,7 +41,7 @@ async function vectorMaskProbe(rig: Rig, side: Side): Promise<boolean> {
 }
 
 /** Starts the listener detached, in its own session (the sleep keeps nc's stdin open: on EOF it would shut its side). */
-async function listen(rx: GuestExec, port: number, seconds: number): Promise<number> {
+export async function listen(rx: GuestExec, port: number, seconds: number): Promise<number> {
   const pid = await run(
     rx,
     `rm -f ${RX}; setsid sh -c 'sleep ${seconds} | nc -l -p ${port} > ${RX}' </dev/null >/dev/null 2>&1 & echo $!`,
@@ -53,7 +53,7 @@ async function listen(rx: GuestExec, port: number, seconds: number): Promise<num
   return Number(pid.trim());
 }
 
-async function transferOnce(rig: Rig, step: NetdevTransferStep, dir: Direction, out: Out): Promise<void> {
+export async function transferOnce(rig: Rig, step: Pick<NetdevTransferStep, 'size' | 'port'>, dir: Direction, out: Out): Promise<void> {
   const { sender, receiver } = sides(dir);
   const tx = rig.guest(sender);
   const rx = rig.guest(receiver);
