@@ -194,6 +194,15 @@ program
   });
 
 program
+  .command('report')
+  .description("write a run's report.html again from its results.json (and events.ndjson)")
+  .argument('<run-dir>', 'the results directory of a run')
+  .action(async (dir: string) => {
+    const { regenerateReport } = await import('./report/html.ts');
+    process.stdout.write(`${await regenerateReport(dir)}\n`);
+  });
+
+program
   .command('matrix')
   .description("print a scenario's expanded cells and their kernels")
   .argument('<scenario>', 'scenario YAML file')

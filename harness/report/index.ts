@@ -1,10 +1,11 @@
 /**
  * Attaches every reporter to a run's event stream: the terminal summary, and in the results directory
- * events.ndjson (as events arrive), results.json, junit.xml, results.tap, summary.md and kcidb.json (at run-end).
+ * events.ndjson (as events arrive), results.json, junit.xml, results.tap, summary.md, kcidb.json and report.html (at run-end).
  */
 import { mkdir } from 'node:fs/promises';
 import type { Emitter } from '../events.ts';
 import type { RunResult } from '../scenario/types.ts';
+import { htmlReporter } from './html.ts';
 import { writeResultsJson } from './json.ts';
 import { writeJunit } from './junit.ts';
 import { writeKcidb } from './kcidb.ts';
@@ -40,6 +41,7 @@ export async function attachReporters(emitter: Emitter, options: ReporterOptions
       const run: RunResult = event.run;
       pending.push(writeResultsJson(options.dir, run), writeJunit(options.dir, run), writeTap(options.dir, run), writeMarkdownSummary(options.dir, run), writeKcidb(options.dir, run));
     }),
+    emitter.on(htmlReporter(options.dir, pending)),
   ];
   return {
     async close() {

@@ -191,8 +191,9 @@ t.test('attachReporters writes every file from the event stream', async (t) => {
   const paths = await reporters.close();
   t.same(
     paths.map((p) => p.slice(dir.length + 1)),
-    ['events.ndjson', 'results.json', 'junit.xml', 'results.tap'],
+    ['events.ndjson', 'results.json', 'junit.xml', 'results.tap', 'summary.md', 'kcidb.json', 'report.html'],
   );
+  t.equal([...readFileSync(join(dir, 'report.html'), 'utf8').matchAll(/<td class="cell s-/g)].length, cells.length, 'report.html has the matrix grid');
   const events = readFileSync(join(dir, 'events.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.same(
     events.map((e) => e.kind),
