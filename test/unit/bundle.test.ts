@@ -171,3 +171,36 @@ t.test('compareStatuses: check for check, missing and new checks included', asyn
 t.test('portableCommandLine names the machine\'s directories by placeholder', async (t) => {
   t.equal(portableCommandLine('/r/x -L /c/q -m /s/a', { run: '/r', shm: '/s', cache: '/c' }), '$RUN/x -L $NTBH_CACHE/q -m $SHM/a');
 });
+
+t.test('reproduce.sh finds the harness: $NTBH_HOME first, else the checkout it lies in', async (t) => {
+  const { execa } = await import('execa');
+  const { reproduceScript } = await import('../../harness/run/bundle.ts');
+  const root = await mkdtemp(join(tmpdir(), 'bundle-sh-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  // Two stand-in checkouts whose bin/ntbh.js says which one ran and with what.
+  const checkout = async (name: string) => {
+    const dir = join(root, name);
+    await mkdir(join(dir, 'bin'), { recursive: true });
+    await mkdir(join(dir, 'harness'), { recursive: true });
+    await writeFile(join(dir, 'harness', 'cli.ts'), '');
+    await writeFile(join(dir, 'bin', 'ntbh.js'), `console.log(${JSON.stringify(name)}, process.argv.slice(2).join(' '));\n`);
+    return dir;
+  };
+  const home = await checkout('home');
+  const enclosing = await checkout('enclosing');
+  const bundle = join(enclosing, 'results', 'run', 'cell', 'bundle');
+  await mkdir(bundle, { recursive: true });
+  const manifest = { cell: { id: 'ep-a__host-b' }, scenario: { name: 's' }, harness: { name: 'epf-ntb-harness', version: '0.1.0', commit: 'abc' } } as BundleManifest;
+  await writeFile(join(bundle, 'reproduce.sh'), reproduceScript(manifest));
+  const env = { ...process.env, NTBH_HOME: '' };
+  const inside = await execa('sh', [join(bundle, 'reproduce.sh'), '--results', 'X'], { cwd: root, env });
+  t.equal(inside.stdout, `enclosing reproduce ${bundle} --results X`, 'the checkout the bundle lies in');
+  const viaHome = await execa('sh', [join(bundle, 'reproduce.sh')], { cwd: root, env: { ...env, NTBH_HOME: home } });
+  t.equal(viaHome.stdout, `home reproduce ${bundle}`, '$NTBH_HOME wins');
+  const lonely = join(root, 'lonely');
+  await mkdir(lonely);
+  await writeFile(join(lonely, 'reproduce.sh'), reproduceScript(manifest));
+  const none = await execa('sh', [join(lonely, 'reproduce.sh')], { cwd: lonely, env: { ...env, PATH: '/usr/bin:/bin' }, reject: false });
+  t.equal(none.exitCode, 2, 'no harness anywhere: exit 2');
+  t.match(none.stderr, /set NTBH_HOME/);
+});
