@@ -58,7 +58,8 @@ export async function readManifest(bundle: string): Promise<BundleManifest> {
 
 /**
  * The bundle's scenario with each side's patches and extra fragments pointing at the bundle's copies
- * (absolute paths, resolved now: the bundle may have moved).
+ * (absolute paths, resolved now: the bundle may have moved), and a Debian source pinned to the
+ * package version the cell was built from.
  */
 export function materializeScenario(text: string, bundle: string, manifest: BundleManifest): string {
   const doc = parseDocument(text);
@@ -68,6 +69,8 @@ export function materializeScenario(text: string, bundle: string, manifest: Bund
     // Without a recorded build (it failed) the patch sets stay as named: the harness resolves them.
     if (kernel.metadata) doc.setIn(['kernels', kernel.name, 'patches'], kernel.patches.length ? [join(bundle, 'kernels', side, 'patches')] : []);
     if (kernel.fragments.length) doc.setIn(['kernels', kernel.name, 'fragments'], kernel.fragments.map((f) => join(bundle, f.file)));
+    // The Debian package version the cell used, not whatever the series' newest is today.
+    if (kernel.version && /^debian:[^=]+$/.test(kernel.source)) doc.setIn(['kernels', kernel.name, 'source'], `${kernel.source}=${kernel.version}`);
   }
   return doc.toString({ lineWidth: 0 });
 }

@@ -152,6 +152,8 @@ t.test('the bundle: files present, paths relative, the run directory named nowhe
   const applied = await loadPatchSet(materialized.kernels.new!.patches[0]!, '6.12');
   t.same(applied.map((p) => p.sha256), patches.map((p) => sha256(p.content)), 'the same patches in the same order');
   t.same(materialized.kernels.old!.patches, ['old'], 'a side without a recorded build keeps its patch set name');
+  t.equal(materialized.kernels.new!.source, 'debian:6.12=6.12.117-1~deb12u1', 'the Debian source pinned to the version built');
+  t.equal(materialized.kernels.old!.source, 'debian:6.12', 'unpinned where nothing was built');
 });
 
 t.test('compareStatuses: check for check, missing and new checks included', async (t) => {
