@@ -19,6 +19,13 @@ ip link set lo up
 ip link set eth0 up
 ip addr add 10.0.2.15/24 dev eth0
 ip route add default via 10.0.2.2
+# The guests' private network (harness/qemu/command.ts guestNetArgs): found by its MAC prefix, the
+# MAC's last byte is the address on 192.168.76.0/24.
+for d in /sys/class/net/*; do
+  case "$(cat "$d/address" 2>/dev/null)" in
+    52:54:00:76:00:*) a=$(cut -d: -f6 "$d/address"); ip link set "${d##*/}" up; ip addr add "192.168.76.$((0x$a))/24" dev "${d##*/}";;
+  esac
+done
 # -s: keys only; -r: the image's host key; -p 22 on all addresses (QEMU forwards to it).
 dropbear -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
 echo "ntbh-ready $(cat /proc/sys/kernel/osrelease)" > /dev/console

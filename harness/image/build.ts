@@ -71,6 +71,11 @@ async function buildBase(arch: Arch, log: (line: string) => void): Promise<{ cpi
     await copyFile(join(debs.root, 'usr/sbin/dropbear'), join(stage, 'usr/sbin/dropbear'));
     await chmod(join(stage, 'usr/sbin/dropbear'), 0o755);
     for (const file of await runtimeClosure(debs.root, 'usr/sbin/dropbear')) await copyPreservingLinks(debs.root, stage, file);
+    // The SSH client and key tool, so one guest can log into the other over their private network.
+    for (const tool of ['usr/bin/dbclient', 'usr/bin/dropbearkey']) {
+      await copyPreservingLinks(debs.root, stage, tool);
+      for (const file of await runtimeClosure(debs.root, tool)) await copyPreservingLinks(debs.root, stage, file);
+    }
     await writeFile(join(stage, 'init'), init, { mode: 0o755 });
     await writeFile(join(stage, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
     await writeFile(join(stage, 'etc/group'), 'root:x:0:\n');

@@ -53,6 +53,22 @@ export function qemuArgs(input: QemuCommandInput): string[] {
   return args;
 }
 
+/**
+ * The guests' private network: a second virtio-net on a datagram netdev between two UNIX sockets in
+ * the run's scratch directory, one bound by each guest's QEMU, each sending to the other's. Nothing
+ * goes through the outer machine's interfaces. The MAC's last byte is the guest's address on
+ * 192.168.76.0/24 (images/init.sh).
+ */
+export const GUEST_NET = { subnet: '192.168.76', host: 1, ep: 2 } as const;
+
+export function guestNetArgs(localPath: string, remotePath: string, hostByte: number): string[] {
+  const mac = `52:54:00:76:00:${hostByte.toString(16).padStart(2, '0')}`;
+  return [
+    '-netdev', `dgram,id=gnet,local.type=unix,local.path=${localPath},remote.type=unix,remote.path=${remotePath}`,
+    '-device', `virtio-net-pci,netdev=gnet,mac=${mac}`,
+  ];
+}
+
 export function defaultQemuBinary(arch: Arch): string {
   return arch === 'x86_64' ? 'qemu-system-x86_64' : 'qemu-system-aarch64';
 }

@@ -4,6 +4,8 @@ import { Guest } from '../guest/guest.ts';
 import type { SshKey } from '../guest/keys.ts';
 import { LinkRelay } from '../link/relay.ts';
 import { QmpPlugger, epLinkArgs, linkNames, rcLinkArgs } from '../link/hotplug.ts';
+import { GUEST_NET, guestNetArgs } from '../qemu/command.ts';
+import { checkedSocketPath } from '../util/rundir.ts';
 import type { QemuBuild } from '../qemu/build.ts';
 import type { KernelArtifact } from '../kernel/build.ts';
 import type { GuestImage } from '../image/build.ts';
@@ -49,6 +51,8 @@ export class LinkedPair {
     // A failed hot-plug shows up later as "link never came up": say the real reason as it happens.
     this.relay.on('error-event', (error: Error) => options.log(`link${linkId} hot-plug failed: ${error.message}`));
     const binary = (side: PairSide) => (side.kernel.arch === 'x86_64' ? options.qemu.x86_64 : options.qemu.aarch64);
+    // The guests' own network (command.ts guestNetArgs): each QEMU binds one socket, sends to the other.
+    const gnet = { ep: checkedSocketPath(join(options.shm, 'gnet-ep.sock')), host: checkedSocketPath(join(options.shm, 'gnet-host.sock')) };
     const common = { shmDir: options.shm, key: options.key, sharedRam: true, qemuDataDir: options.qemu.dataDir, timeoutScale: options.timeoutScale };
     this.host = new Guest({
       ...common,
@@ -59,7 +63,7 @@ export class LinkedPair {
       runDir: join(options.dir, 'host'),
       memoryMiB: options.host.memoryMiB ?? 512,
       qemuBinary: binary(options.host),
-      extraArgs: rcLinkArgs(linkId, this.relay.socketPath.rc),
+      extraArgs: [...rcLinkArgs(linkId, this.relay.socketPath.rc), ...guestNetArgs(gnet.host, gnet.ep, GUEST_NET.host)],
       extraCmdline: options.extraCmdline?.host,
     });
     // The host's RAM must stay below q35's 2 GiB split: the link maps it by physical address.
@@ -79,7 +83,7 @@ export class LinkedPair {
       runDir: join(options.dir, 'ep'),
       memoryMiB: options.ep.memoryMiB ?? 512,
       qemuBinary: binary(options.ep),
-      extraArgs: epLinkArgs(linkId, this.relay.socketPath.ep, this.host.ramFile),
+      extraArgs: [...epLinkArgs(linkId, this.relay.socketPath.ep, this.host.ramFile), ...guestNetArgs(gnet.ep, gnet.host, GUEST_NET.ep)],
       extraCmdline: options.extraCmdline?.ep,
     });
   }

@@ -11,6 +11,7 @@ import doorbellClear from './doorbell-clear.ts';
 import doorbellMulti from './doorbell-multi.ts';
 import doorbellSweep from './doorbell-sweep.ts';
 import doorbellZero from './doorbell-zero.ts';
+import guestNet from './guest-net.ts';
 import linkCycle from './link-cycle.ts';
 import linkUp from './link-up.ts';
 import msiFault from './msi-fault.ts';
@@ -50,6 +51,7 @@ export const STEP_ENTRIES = [
   netdevLinkCycle,
   netdevSoak,
   msiFault,
+  guestNet,
 ] as const;
 
 export { SETUP } from './setup-step.ts';
