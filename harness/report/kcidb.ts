@@ -63,8 +63,10 @@ function excerpt(text: string | undefined): string | undefined {
 }
 
 /** A step that never ran because the cell never got going (boot, build, a lost guest): the harness's miss. */
-function notRun(step: StepResult): boolean {
-  return step.checks.length === 0 && step.status === 'ERROR' && (step.message ?? '').startsWith('not run') ;
+function notRun(step: StepResult, cell: CellResult): boolean {
+  const bare = (s: StepResult) => s.checks.length === 0 && s.status === 'ERROR';
+  // A cell that could not boot has only bare ERROR steps (execute.ts cellError), its setup included.
+  return bare(step) && ((step.message ?? '').startsWith('not run') || cell.steps.every(bare));
 }
 
 export function kcidbStatus(status: Status, missed = false): KcidbStatus {
@@ -150,7 +152,7 @@ export function kcidbExport(run: RunResult, options: KcidbOptions = {}): KcidbDa
       misc: { cell: cell.id, ep: cell.ep, host: cell.host },
     };
     for (const step of cell.steps) {
-      const missed = notRun(step);
+      const missed = notRun(step, cell);
       const subjects: { check?: CheckResult; status: Status; message?: string; side: Side; components: string[] }[] = step.checks.length
         ? step.checks.map((check) => ({ check, status: check.status, message: check.message, side: check.on ?? 'ep', components: checkComponents(check) }))
         : [{ status: step.status, message: step.message, side: 'ep', components: [] }];
