@@ -1,0 +1,183 @@
+/**
+ * Memory-window throughput against a like-for-like copy inside the same guests (bench/README.md,
+ * docs/mw-throughput.md). One linked pair (link-bench.yaml's function, new/new):
+ *   - ntb_perf each direction (memcpy_toio into the peer's window, no DMA)
+ *   - bench/tools/mwcopy in each guest: the same copy (window-sized source, 64 KiB chunks, wrapping)
+ *     into ordinary RAM and into the window itself, with memcpy_toio's instruction pattern (`io`),
+ *     a plain 8-byte loop (`u64`) and libc memcpy (`libc`)
+ *   - which kind of memory region each window is in its QEMU (`info mtree -f`): RAM or MMIO callbacks
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HarnessError } from '../harness/errors.ts';
+import { createEmitter } from '../harness/events.ts';
+import { Guest } from '../harness/guest/guest.ts';
+import { makeRunKey } from '../harness/guest/keys.ts';
+import type { GuestExec } from '../harness/guest/types.ts';
+import type { Arch } from '../harness/kernel/spec.ts';
+import { perfDir, perfInfo, runPerf } from '../harness/ntb/perf.ts';
+import { ndjsonReporter } from '../harness/report/ndjson.ts';
+import { ArtifactStore } from '../harness/run/artifacts.ts';
+import { bootCell } from '../harness/run/boot-cell.ts';
+import { loadScenario } from '../harness/scenario/load.ts';
+import { expandMatrix } from '../harness/scenario/matrix.ts';
+import { Rig } from '../harness/scenario/rig.ts';
+import { runStep } from '../harness/scenario/step-runner.ts';
+import { SETUP } from '../harness/scenario/steps/index.ts';
+import type { Side } from '../harness/scenario/types.ts';
+import { hashParts, short } from '../harness/util/hash.ts';
+import { withLock } from '../harness/util/lock.ts';
+import { cachePath, repoRoot } from '../harness/util/paths.ts';
+import { run } from '../harness/util/proc.ts';
+import { makeRunDirs } from '../harness/util/rundir.ts';
+import { onTeardown } from '../harness/util/teardown.ts';
+
+export const PATTERNS = ['io', 'u64', 'libc'] as const;
+export type Pattern = (typeof PATTERNS)[number];
+export type Target = 'ram' | 'window';
+
+const SOURCE = join(repoRoot, 'bench', 'tools', 'mwcopy.c');
+const COMPILERS: Record<Arch, string> = { x86_64: 'gcc', arm64: 'aarch64-linux-gnu-gcc' };
+const GUEST_PATH = '/tmp/mwcopy';
+
+/** The static mwcopy binary for `arch`, built once per source and compiler. */
+export async function buildMwcopy(arch: Arch): Promise<string> {
+  const cc = COMPILERS[arch];
+  const source = await readFile(SOURCE, 'utf8');
+  const version = (await run(cc, ['--version'], { phase: 'setup', code: 'TOOLCHAIN_MISSING' })).stdout.split('\n')[0]!;
+  const out = cachePath('tools', `mwcopy-${arch}-${short(hashParts({ source, cc, version }))}`);
+  if (existsSync(out)) return out;
+  await mkdir(cachePath('tools'), { recursive: true });
+  return withLock(out, async () => {
+    if (existsSync(out)) return out;
+    await run(cc, ['-static', '-O2', '-Wall', '-o', `${out}.tmp`, SOURCE], { phase: 'setup', code: 'TOOL_BUILD' });
+    await rename(`${out}.tmp`, out);
+    return out;
+  });
+}
+
+/** Copies the binary into the guest (base64 through the command's stdin: the image has no scp). */
+export async function pushMwcopy(guest: GuestExec, binary: string): Promise<void> {
+  const text = (await readFile(binary)).toString('base64');
+  await guest.exec(`base64 -d > ${GUEST_PATH} && chmod 0755 ${GUEST_PATH}`, { stdin: text, check: true, timeoutMs: 120_000 });
+}
+
+export type Rates = Partial<Record<Target, Partial<Record<Pattern, number[]>>>>;
+
+/** `mwcopy target=T pattern=P bytes=B usecs=U mbps=R` lines → rates per target and pattern. */
+export function parseMwcopy(text: string, into: Rates = {}): Rates {
+  for (const line of text.split('\n')) {
+    const m = /^mwcopy target=(ram|window) pattern=(\w+) bytes=\d+ usecs=\d+ mbps=([\d.]+)/.exec(line.trim());
+    if (!m || !(PATTERNS as readonly string[]).includes(m[2]!)) continue;
+    const byPattern = (into[m[1] as Target] ??= {});
+    (byPattern[m[2] as Pattern] ??= []).push(Number(m[3]));
+  }
+  return into;
+}
+
+/** ntb_perf's `info`: the window it writes into (its CPU physical address and size). */
+export function parsePerfWindow(info: string): { phys: string; size: number } | undefined {
+  const phys = /Out buff phys addr (0x[0-9a-fA-F]+)/.exec(info)?.[1];
+  const size = /Out buffer size (0x[0-9a-fA-F]+)/.exec(info)?.[1];
+  if (!phys || !size || BigInt(phys) === 0n) return undefined;
+  return { phys, size: Number(BigInt(size)) };
+}
+
+export function median(values: number[] | undefined): number {
+  if (!values?.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/**
+ * `info mtree -f` lines of the link's regions, once each (every address space repeats them): the peer's
+ * RAM behind a window shows as "ram" (TCG's direct path), a hole or doorbell as "i/o" (a callback per access).
+ */
+export function windowRegions(mtree: string): string[] {
+  return [...new Set(mtree.split('\n').filter((line) => /peer-ram|vepc/.test(line)).map((line) => line.trim()))];
+}
+
+export interface MwOptions {
+  /** MiB each ntb_perf run and each mwcopy pass copies. */
+  mib: number;
+  passes: number;
+  results: string;
+  timeoutScale: number;
+  log: (line: string) => void;
+}
+
+export interface MwResult {
+  arch: Record<Side, Arch>;
+  /** ntb_perf MBytes/s by sender: host = host→EP, ep = EP→host. */
+  perf: Partial<Record<Side, number>>;
+  rates: Record<Side, Rates>;
+  window: Partial<Record<Side, { phys: string; size: number }>>;
+  regions: Record<Side, string[]>;
+}
+
+export async function measureWindows(options: MwOptions): Promise<MwResult> {
+  const scenario = await loadScenario(join(repoRoot, 'bench', 'link-bench.yaml'));
+  const cell = expandMatrix(scenario)[0]!;
+  const arch: Record<Side, Arch> = { ep: scenario.topology.ep.arch, host: scenario.topology.host.arch };
+  const binaries = { ep: await buildMwcopy(arch.ep), host: await buildMwcopy(arch.host) };
+
+  const runDirs = await makeRunDirs('bench-mw', options.results);
+  const emitter = createEmitter();
+  const ndjson = ndjsonReporter(runDirs.dir);
+  const off = emitter.on(ndjson.listener);
+  onTeardown('bench-mw events', async () => {
+    off();
+    await ndjson.close();
+  });
+  const key = await makeRunKey(join(runDirs.dir, 'ssh'));
+  const store = new ArtifactStore(emitter, options.log);
+  const booted = await bootCell(cell, { scenario, run: runDirs, key, store, emitter, timeoutScale: options.timeoutScale, log: options.log });
+  try {
+    const rig = new Rig(booted.ctx, scenario, cell.id);
+    const setup = await runStep(rig, { id: 'setup', type: 'setup' }, SETUP.budget, (out) => SETUP.run(rig, out));
+    if (setup.result.checks.find((c) => c.check === 'driver_bound')?.value !== true) {
+      throw new HarnessError('bench-mw: the function did not bind on the host', { code: 'BENCH_SETUP', kind: 'infra', phase: 'setup', artifacts: runDirs.dir });
+    }
+    await rig.linkedTools();
+    const result: MwResult = { arch, perf: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
+    const args = `-t ${options.mib} -r ${options.passes}`;
+    const tool = async (side: Side, target: string) => {
+      const out = await rig.guest(side).exec(`${GUEST_PATH} ${args} ${target}`, { check: true, timeoutMs: rig.ms(600_000) });
+      options.log(`mwcopy on ${side} ${target}:\n${out.stdout.trim()}\n${out.stderr.trim()}`);
+      parseMwcopy(out.stdout, result.rates[side]);
+    };
+    for (const side of ['ep', 'host'] as const) {
+      await pushMwcopy(rig.guest(side), binaries[side]);
+      await tool(side, 'ram');
+    }
+
+    // ntb_perf as the perf step runs it, with a total as large as one mwcopy pass.
+    const totalOrder = Math.round(Math.log2(options.mib * 1048576));
+    for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', { total_order: totalOrder, chunk_order: 16, use_dma: false });
+    for (const side of ['host', 'ep'] as const) {
+      const dir = await perfDir(rig.guest(side), rig.ms(30_000));
+      if (!dir) throw new HarnessError(`bench-mw: no ntb_perf directory on ${side}`, { code: 'BENCH_PERF', kind: 'infra', phase: 'step', guest: side });
+      const perf = await runPerf(rig.guest(side), dir, rig.ms(30_000), rig.ms(600_000));
+      options.log(`ntb_perf ${side}: ${perf.output}`);
+      if (perf.completed) result.perf[side] = perf.threads.reduce((sum, t) => sum + (t.mbps ?? 0), 0);
+      // The window ntb_perf just wrote into: still mapped, the peer's inbound buffer behind it.
+      const window = parsePerfWindow(await perfInfo(rig.guest(side), dir));
+      if (!window) continue;
+      result.window[side] = window;
+      await tool(side, `-s ${window.size} window ${window.phys}`);
+    }
+
+    for (const side of ['ep', 'host'] as const) {
+      const guest = booted.ctx[side];
+      if (!(guest instanceof Guest) || !guest.qmp) continue;
+      const mtree = await guest.qmp.execute<string>('human-monitor-command', { 'command-line': 'info mtree -f' });
+      await writeFile(join(runDirs.dir, `${side}-mtree.txt`), mtree, { mode: 0o600 });
+      result.regions[side] = windowRegions(mtree);
+    }
+    await writeFile(join(runDirs.dir, 'mw.json'), `${JSON.stringify(result, null, 2)}\n`, { mode: 0o600 });
+    return result;
+  } finally {
+    await booted.dispose();
+  }
+}
