@@ -46,6 +46,7 @@ function windowRows(mw: MwResult, fmt: (n: number, digits?: number) => string): 
     for (const pattern of ['io', 'libc'] as const) row(`${name[side]} mwcopy ${pattern}: window / RAM`, rate(side, 'window', pattern), rate(side, 'ram', pattern));
     row(`${name[side]} RAM copy: io / libc`, rate(side, 'ram', 'io'), rate(side, 'ram', 'libc'));
     row(`${name[side]} RAM copy: io / u64`, rate(side, 'ram', 'io'), rate(side, 'ram', 'u64'));
+    row(`${name[side]} ntb_perf MB/s / dd memset (the former baseline)`, mw.perf[side] ?? NaN, mw.memset[side] ?? NaN);
   }
   return rows;
 }

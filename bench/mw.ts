@@ -98,6 +98,13 @@ export function windowRegions(mtree: string): string[] {
   return [...new Set(mtree.split('\n').filter((line) => /peer-ram|vepc/.test(line)).map((line) => line.trim()))];
 }
 
+/** MB/s of `dd if=/dev/zero of=/dev/null`, timed by the guest's clock (busybox dd prints no rate). */
+async function ddMemset(guest: GuestExec, mib: number, timeoutMs: number): Promise<number> {
+  const out = await guest.exec(`cut -d" " -f1 /proc/uptime; dd if=/dev/zero of=/dev/null bs=1M count=${mib} 2>/dev/null; cut -d" " -f1 /proc/uptime`, { check: true, timeoutMs });
+  const [start, end] = out.stdout.trim().split('\n').map(Number);
+  return end! > start! ? (mib * 1048576) / (end! - start!) / 1e6 : NaN;
+}
+
 export interface MwOptions {
   /** MiB each ntb_perf run and each mwcopy pass copies. */
   mib: number;
@@ -111,6 +118,8 @@ export interface MwResult {
   arch: Record<Side, Arch>;
   /** ntb_perf MBytes/s by sender: host = host→EP, ep = EP→host. */
   perf: Partial<Record<Side, number>>;
+  /** The former baseline, `dd if=/dev/zero of=/dev/null` MB/s: a memset (clear_user), no copy at all. */
+  memset: Partial<Record<Side, number>>;
   rates: Record<Side, Rates>;
   window: Partial<Record<Side, { phys: string; size: number }>>;
   regions: Record<Side, string[]>;
@@ -140,7 +149,7 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
       throw new HarnessError('bench-mw: the function did not bind on the host', { code: 'BENCH_SETUP', kind: 'infra', phase: 'setup', artifacts: runDirs.dir });
     }
     await rig.linkedTools();
-    const result: MwResult = { arch, perf: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
+    const result: MwResult = { arch, perf: {}, memset: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
     const args = `-t ${options.mib} -r ${options.passes}`;
     const tool = async (side: Side, target: string) => {
       const out = await rig.guest(side).exec(`${GUEST_PATH} ${args} ${target}`, { check: true, timeoutMs: rig.ms(600_000) });
@@ -150,6 +159,7 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
     for (const side of ['ep', 'host'] as const) {
       await pushMwcopy(rig.guest(side), binaries[side]);
       await tool(side, 'ram');
+      result.memset[side] = await ddMemset(rig.guest(side), 8 * options.mib, rig.ms(300_000));
     }
 
     // ntb_perf as the perf step runs it, with a total as large as one mwcopy pass.
