@@ -33,7 +33,22 @@ export type HarnessEvent =
   | { kind: 'step-end'; cell: string; step: StepResult }
   | { kind: 'cell-end'; cell: CellResult }
   | { kind: 'run-end'; run: RunResult }
-  | { kind: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; cell?: string; guest?: string };
+  | { kind: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; cell?: string; guest?: string }
+  /** A long job between its phase start and end (a kernel build's objects), about once a second; not kept in events.ndjson. */
+  | {
+      kind: 'progress';
+      phase: string;
+      guest?: string;
+      cell?: string;
+      /** Units done so far, and the expected total when a previous run knew it. */
+      done: number;
+      unit: string;
+      total?: number;
+      elapsedMs: number;
+      /** Time left by the estimate, and what the estimate comes from ("this work tree"). */
+      remainingMs?: number;
+      basis?: string;
+    };
 
 export type EventKind = HarnessEvent['kind'];
 /** An event as delivered: with the wall-clock time it was emitted. */

@@ -1,4 +1,4 @@
-/** events.ndjson: every event of the run, one JSON object per line, as it happens. */
+/** events.ndjson: every event of the run (but progress ticks), one JSON object per line, as it happens. */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Stamped } from '../events.ts';
@@ -15,6 +15,8 @@ export function ndjsonReporter(dir: string): NdjsonReporter {
   return {
     path,
     listener: (event) => {
+      // Ticks of a live display, not a record of the run.
+      if (event.kind === 'progress') return;
       stream.write(`${JSON.stringify(event)}\n`);
     },
     close: () => new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve()))),
