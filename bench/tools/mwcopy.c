@@ -13,7 +13,9 @@
  * chunk by chunk into the destination, wrapping at its end, until the total
  * is reached.  The destination is either a page-aligned RAM buffer ("ram")
  * or the window itself: the PCI BAR that contains the given physical address,
- * mapped through /sys/bus/pci/devices/<dev>/resource<N>.
+ * mapped through /sys/bus/pci/devices/<dev>/resource<N>_wc (write-combining,
+ * as ntb_perf's ioremap_wc) or, for a BAR that is not prefetchable,
+ * resource<N>.
  *
  * Output, one line per timed pass:
  *   mwcopy target=<ram|window> pattern=<io|u64|libc> bytes=<n> usecs=<n> mbps=<n>
@@ -165,8 +167,13 @@ static int open_window(uint64_t phys, size_t size, uint64_t *bar_offset,
 				continue;
 			fclose(f);
 			closedir(dir);
-			snprintf(path, path_len, "%s%d", name, n);
-			fd = open(path, O_RDWR | O_SYNC);
+			/* Write-combining like ntb_perf's ioremap_wc, where the BAR offers it. */
+			snprintf(path, path_len, "%s%d_wc", name, n);
+			fd = open(path, O_RDWR);
+			if (fd < 0) {
+				snprintf(path, path_len, "%s%d", name, n);
+				fd = open(path, O_RDWR);
+			}
 			if (fd < 0)
 				die(path);
 			*bar_offset = phys - start;
