@@ -12,6 +12,7 @@ import { loadPatchSet } from './patches.ts';
 import { describeSource, resolveSource, type SourceProvenance } from './source.ts';
 import { assertKernelSupported } from './support.ts';
 import { applyPatches, prepareWorkTree } from './worktree.ts';
+import { buildMeter, estimateBuild, previousBuilds, type BuildProgress } from './build-progress.ts';
 import type { Arch, KernelSpec } from './spec.ts';
 
 /** Bump when the build recipe changes in a way that changes artifacts. */
@@ -48,6 +49,10 @@ export interface KernelMetadata {
   durationsMs: Record<string, number>;
   builtAt: string;
   reproducer: string;
+  /** For the next build's progress estimate: the work tree, objects compiled, whether it started from built objects. */
+  workTree?: string;
+  objects?: number;
+  incremental?: boolean;
 }
 
 export interface BuildOptions {
@@ -55,6 +60,8 @@ export interface BuildOptions {
   jobs?: number;
   /** Out-of-tree modules built against this kernel and installed under extra/ (default: the EPC driver). */
   extraModules?: string[];
+  /** Objects compiled and the estimate, about once a second while make builds the kernel. */
+  progress?: (progress: BuildProgress) => void;
 }
 
 const toolchains: Record<Arch, { karch: string; cross: string; target: string; imagePath: string }> = {
@@ -140,8 +147,8 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
         KBUILD_BUILD_TIMESTAMP: '2026-01-01',
         LOCALVERSION: '',
       };
-      const make = (args: string[], code = 'KERNEL_BUILD_FAILED') =>
-        run('make', [...makeArgs, ...args], { phase: 'kernel-build', env, logFile, code, excerpt: compilerErrors });
+      const make = (args: string[], code = 'KERNEL_BUILD_FAILED', onOutput?: (chunk: string) => void) =>
+        run('make', [...makeArgs, ...args], { phase: 'kernel-build', env, logFile, code, excerpt: compilerErrors, onOutput });
 
       // Variants of a work tree share its config: configure only when the fragments changed.
       const configStamp = join(tree.build, '.ntbh-config-stamp');
@@ -175,7 +182,9 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
       }
 
       log(`building ${spec.name} ${arch} kernel (${tc.target} + modules, -j${jobs}); log: ${logFile}`);
-      await timed('build', () => make([`-j${jobs}`, tc.target, 'modules']));
+      const current = { arch, sourceId: source.id, workTree: workKey, incremental: existsSync(join(tree.build, 'vmlinux')) };
+      const meter = buildMeter(current, estimateBuild(await previousBuilds(), current), options.progress);
+      await timed('build', () => make([`-j${jobs}`, tc.target, 'modules'], undefined, meter.onOutput));
       const release = (await make(['-s', 'kernelrelease'])).stdout.trim();
       const modulesRoot = join(tmp, 'modules');
       await timed('modules_install', () => make(['modules_install', `INSTALL_MOD_PATH=${modulesRoot}`, 'INSTALL_MOD_STRIP=1', 'DEPMOD=/bin/true']));
@@ -224,6 +233,7 @@ export async function buildKernel(spec: KernelSpec, arch: Arch, options: BuildOp
         reproducer: reproducer(spec, arch),
         image: bootImage,
         pcitest: pcitest ? 'pcitest' : undefined,
+        ...meter.metadata(),
       };
       await writeFile(join(tmp, 'metadata.json'), JSON.stringify(metadata, null, 2));
       await rm(dir, { recursive: true, force: true });

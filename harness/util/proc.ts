@@ -16,6 +16,8 @@ export interface RunOptions {
   excerpt?: (output: string) => string;
   /** Error code on failure. */
   code?: string;
+  /** stdout+stderr as it comes (progress meters). */
+  onOutput?: (chunk: string) => void;
 }
 
 export interface RunResult {
@@ -46,6 +48,7 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
     child.kill('SIGKILL');
   });
   if (log) child.all?.on('data', (chunk: Buffer) => log.write(chunk));
+  if (options.onOutput) child.all?.on('data', (chunk: Buffer) => options.onOutput!(chunk.toString()));
   const result = await child;
   untrack();
   await new Promise<void>((resolve) => (log ? log.end(resolve) : resolve()));
