@@ -1,4 +1,5 @@
 import { buildKernel, type KernelArtifact } from '../kernel/build.ts';
+import { remainingMs } from '../kernel/build-progress.ts';
 import { buildImage, type GuestImage } from '../image/build.ts';
 import { buildLinkQemu, type QemuBuild } from '../qemu/build.ts';
 import { describeSource } from '../kernel/source.ts';
@@ -33,7 +34,11 @@ export class ArtifactStore {
     let entry = this.kernels.get(key);
     if (!entry) {
       entry = this.phase('kernel-build', `${spec.name}/${arch}`, async () => {
-        const kernel = await buildKernel(spec, arch, { log: this.log });
+        const guest = `${spec.name}/${arch}`;
+        const kernel = await buildKernel(spec, arch, {
+          log: this.log,
+          progress: (p) => this.emitter.emit({ kind: 'progress', phase: 'kernel-build', guest, done: p.objects, unit: 'objects', total: p.estimate?.objects, elapsedMs: p.elapsedMs, remainingMs: remainingMs(p), basis: p.estimate?.basis }),
+        });
         const image = await buildImage(kernel, this.log);
         return { kernel, image };
       });
