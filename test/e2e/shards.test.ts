@@ -67,6 +67,11 @@ t.test('two shards merged equal the single run check for check; compare names a 
     t.ok(await stat(join(merged, file)).then(() => true, () => false), `merged ${file}`);
   }
 
+  const same = await ntbh('compare', single, merged, '--format', 'json');
+  const sameJson = JSON.parse(same.stdout) as { changes: unknown[]; newChecks: unknown[]; missingChecks: unknown[] };
+  t.equal(same.exitCode, 0, 'compare single vs merged: exit 0');
+  t.same([sameJson.changes, sameJson.newChecks, sameJson.missingChecks], [[], [], []], 'compare single vs merged: no status changes');
+
   // One check that passed, turned FAIL in a copy of the single run.
   const broken = join(root, 'broken');
   await cp(single, broken, { recursive: true });
