@@ -40,6 +40,8 @@ export interface GuestConfig {
   timeoutScale?: number;
   /** Seconds to wait for SSH after QEMU starts, before scaling. */
   bootTimeoutS?: number;
+  /** x86: the interrupt-remapping IOMMU (default on; a bare baseline turns it off). */
+  iommu?: boolean;
 }
 
 export interface BootTimes {
@@ -116,6 +118,7 @@ export class Guest implements GuestExec {
           accel: config.accel ?? defaultAccel(),
           dataDir: config.qemuDataDir,
           extra: config.extraArgs ?? [],
+          iommu: config.iommu,
         }),
       ];
       await writeFile(join(config.runDir, 'qemu.cmdline'), `${shellQuote(argv)}\n`);

@@ -14,6 +14,10 @@ export interface SingleGuestOptions {
   log: (line: string) => void;
   timeoutScale?: number;
   extraCmdline?: string[];
+  /** x86: boot without the IOMMU (a bare baseline). */
+  iommu?: boolean;
+  qemuBinary?: string;
+  qemuDataDir?: string;
 }
 
 /** Builds (or reuses) kernel and image for one arch and boots a guest from them, up to SSH. */
@@ -32,6 +36,9 @@ export async function bootSingle(options: SingleGuestOptions): Promise<{ guest: 
     key,
     timeoutScale: options.timeoutScale,
     extraCmdline: options.extraCmdline,
+    iommu: options.iommu,
+    qemuBinary: options.qemuBinary,
+    qemuDataDir: options.qemuDataDir,
   });
   options.log(`booting ${name} (${options.arch}, ${kernel.name} ${kernel.release})`);
   await guest.start();

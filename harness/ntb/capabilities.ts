@@ -92,10 +92,11 @@ export function probeScript(probes: Probe[]): string {
 export function moduleStringsScript(file: string, module: string, strings: string[]): string {
   return [
     `case ${file} in *.xz) d='xz -dc';; *.gz) d='gzip -dc';; *.zst) d='zstd -dc';; *) d=cat;; esac`,
-    `$d ${file} > /tmp/ntbh-probe.ko 2>/dev/null`,
-    // busybox grep stops at NUL bytes: split the binary into NUL-delimited strings first.
-    ...strings.map((text, index) => `tr '\\000' '\\n' < /tmp/ntbh-probe.ko | grep -q -F ${sq(text)} && echo ${sq(`str:${module}:${index}`)}`),
-    'rm -f /tmp/ntbh-probe.ko',
+    // busybox grep stops at NUL bytes: split the binary into NUL-delimited strings, once per module
+    // (every string is then a grep over text; a TCG guest pays for each pass over the binary).
+    `$d ${file} 2>/dev/null | tr '\\000' '\\n' > /tmp/ntbh-probe.txt`,
+    ...strings.map((text, index) => `grep -q -F ${sq(text)} /tmp/ntbh-probe.txt && echo ${sq(`str:${module}:${index}`)}`),
+    'rm -f /tmp/ntbh-probe.txt',
   ].join('\n');
 }
 

@@ -16,6 +16,8 @@ export interface QemuCommandInput {
   dataDir?: string;
   /** Device arguments added by topologies (link devices, root ports). */
   extra: string[];
+  /** x86: interrupt-remapping IOMMU (default on; off only for bare baselines such as bench/speed.ts). */
+  iommu?: boolean;
 }
 
 /** Console device name per arch, for console= on the kernel command line. */
@@ -43,7 +45,7 @@ export function qemuArgs(input: QemuCommandInput): string[] {
     args.push('-machine', 'memory-backend=ram0');
   }
   // Interrupt remapping: without it an x86 device gets a single MSI vector.
-  if (input.arch === 'x86_64') args.push('-device', 'intel-iommu,intremap=on');
+  if (input.arch === 'x86_64' && input.iommu !== false) args.push('-device', 'intel-iommu,intremap=on');
   args.push('-kernel', input.kernel, '-initrd', input.initrd, '-append', input.cmdline.join(' '));
   args.push('-netdev', `user,id=net0,hostfwd=tcp:127.0.0.1:${input.sshPort}-:22`, '-device', 'virtio-net-pci,netdev=net0');
   args.push('-nodefaults', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot');

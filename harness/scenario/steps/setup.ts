@@ -24,19 +24,25 @@ export function classCode(rig: Rig): number | undefined {
 }
 
 async function probeBoth(rig: Rig): Promise<void> {
-  for (const side of ['ep', 'host'] as const) {
+  // The two guests are separate machines: probe them at the same time, then record in a fixed order.
+  const sides = ['ep', 'host'] as const;
+  const results = await Promise.all(sides.map((side) => probeCapabilities(rig.guest(side), side, rig.scenario.capabilities, rig.ms(60_000))));
+  const kprobes = await Promise.all(
+    sides.map((side, n) => (results[n]!.values[`${side}.kprobe_events`] ? enableDbEventProbe(rig.guest(side)) : Promise.resolve(undefined))),
+  );
+  sides.forEach((side, n) => {
+    const result = results[n]!;
     const guest = rig.guest(side);
-    const result = await probeCapabilities(guest, side, rig.scenario.capabilities, rig.ms(60_000));
     Object.assign(rig.caps, result.values);
     rig.capFacts[side] = result.facts;
     rig.ctx.emit({ kind: 'capabilities', cell: rig.cellId, guest: guest.name, values: result.values, unknown: result.unknown, release: result.release });
     rig.observe[side].dyndbg = result.values[`${side}.dyndbg`] === true;
-    if (result.values[`${side}.kprobe_events`]) {
-      const probe = await enableDbEventProbe(guest);
+    const probe = kprobes[n];
+    if (probe) {
       rig.observe[side].kprobe = probe.ok;
       if (!probe.ok) rig.log(`${side}: kprobe on ntb_db_event refused: ${probe.error}`, 'warn');
     }
-  }
+  });
 }
 
 /** Times a part of the setup as a `phase` event, so slow boots and slow probes show in events.ndjson. */
@@ -57,8 +63,7 @@ export async function setupCell(rig: Rig, out: Out): Promise<void> {
   const vntb = rig.fn.type === 'pci-epf-vntb';
   // Modules first: their symbols must be in /proc/kallsyms for the probes.
   await phase(rig, 'modules', async () => {
-    await modprobe(rig.ep, vntb ? 'pci-epf-vntb' : 'pci-epf-test', {}, rig.ms(60_000));
-    await modprobe(rig.host, hostDriver(rig), {}, rig.ms(60_000));
+    await Promise.all([modprobe(rig.ep, vntb ? 'pci-epf-vntb' : 'pci-epf-test', {}, rig.ms(60_000)), modprobe(rig.host, hostDriver(rig), {}, rig.ms(60_000))]);
   });
   await phase(rig, 'probe', () => probeBoth(rig));
 
