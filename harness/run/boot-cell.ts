@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { consoleBridge } from '../scenario/console-bridge.ts';
+import { consoleBridge } from '../detect/console-bridge.ts';
 import { resolveKernel } from '../scenario/kernels.ts';
 import type { Cell } from '../scenario/matrix.ts';
 import type { BootedCell } from '../scenario/run.ts';

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { ConsoleMonitor } from '../../harness/detect/console.ts';
-import { consoleBridge } from '../../harness/scenario/console-bridge.ts';
+import { consoleBridge } from '../../harness/detect/console-bridge.ts';
 
 t.test('splats of a step, waiting for its end marker to reach the console', async (t) => {
   const ep = new ConsoleMonitor('ep');

@@ -3,7 +3,7 @@
  * a mark is the pair of per-guest marks; splatsSince() first waits, bounded, for the step's
  * "ntbh: end step <id>" kmsg line to reach each console, so a splat still in flight is not missed.
  */
-import type { Splat } from './splats.ts';
+import type { Splat } from './console.ts';
 
 /** The part of ConsoleMonitor the bridge needs. */
 export interface ConsoleLike<M> {
