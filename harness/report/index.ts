@@ -1,5 +1,5 @@
 /**
- * Attaches every reporter to a run's event stream: the terminal summary, and in the results directory
+ * Attaches every reporter to a run's event stream: progress and the terminal summary, and in the results directory
  * events.ndjson (as events arrive), results.json, junit.xml, results.tap, summary.md, kcidb.json and report.html (at run-end).
  */
 import { mkdir } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { writeJunit } from './junit.ts';
 import { writeKcidb } from './kcidb.ts';
 import { writeMarkdownSummary } from './markdown.ts';
 import { ndjsonReporter } from './ndjson.ts';
+import { attachProgress } from './progress.ts';
 import { summaryReporter } from './summary.ts';
 import { writeTap } from './tap.ts';
 
@@ -29,7 +30,9 @@ export interface AttachedReporters {
 
 export async function attachReporters(emitter: Emitter, options: ReporterOptions): Promise<AttachedReporters> {
   await mkdir(options.dir, { recursive: true });
-  const write = options.write ?? ((text: string) => void process.stdout.write(text));
+  // The CLI's run (no `write` given): progress on stderr, the summary written around its live lines.
+  const live = options.write ? undefined : attachProgress(emitter);
+  const write = options.write ?? ((text: string) => (live ? live.board.around(() => process.stdout.write(text)) : void process.stdout.write(text)));
   const color = options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
   const ndjson = ndjsonReporter(options.dir);
   const pending: Promise<string>[] = [];
@@ -45,6 +48,7 @@ export async function attachReporters(emitter: Emitter, options: ReporterOptions
   ];
   return {
     async close() {
+      live?.stop();
       const paths = await Promise.all(pending);
       offs.forEach((off) => off());
       await ndjson.close();
