@@ -21,21 +21,25 @@ import { globMatch } from './glob.ts';
 
 const statusList = z.union([z.enum(['FAIL', 'ERROR']), z.array(z.enum(['FAIL', 'ERROR'])).min(1)]);
 
-const issueSchema = z.strictObject({
+const issueSchema = z
+  .strictObject({
   scenario: z.string().min(1).optional(),
-  cell: z.string().min(1).default('*'),
-  check: z.string().min(1).default('*'),
+  cell: z.string().min(1).optional(),
+  check: z.string().min(1).optional(),
   /** Only an unexpected-splat check whose every splat title matches (a glob on "guest: title"). */
   splat: z.string().min(1).optional(),
   status: statusList.default('FAIL'),
   reason: z.string().min(1),
   link: z.string().min(1).optional(),
   intermittent: z.boolean().default(false),
-});
+  })
+  // An entry naming nothing would turn every failure of every run into a known one.
+  .refine((issue) => issue.cell !== undefined || issue.check !== undefined || issue.splat !== undefined, { message: "an entry needs a 'cell', 'check' or 'splat' pattern" })
+  .transform((issue) => ({ ...issue, cell: issue.cell ?? '*', check: issue.check ?? '*' }));
 
 const fileSchema = z.strictObject({ issues: z.array(issueSchema) });
 
-export type KnownIssue = z.infer<typeof issueSchema> & { where: string };
+export type KnownIssue = z.output<typeof issueSchema> & { where: string };
 
 export interface KnownIssues {
   file: string;

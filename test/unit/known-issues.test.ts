@@ -17,19 +17,20 @@ function problem(source: string): string {
 }
 
 t.test('loading errors point at file:line:col', async (t) => {
-  t.equal(problem('issues:\n  - reason: x\n    cel: "*"\n'), "KNOWN_ISSUES_INVALID ki.yaml:3:5: unknown key 'cel'");
+  t.equal(problem('issues:\n  - check: a\n    reason: x\n    cel: "*"\n'), "KNOWN_ISSUES_INVALID ki.yaml:4:5: unknown key 'cel'");
   t.equal(problem('issues:\n  - cell: "*"\n    check: a.b\n'), "KNOWN_ISSUES_INVALID ki.yaml:2:5: missing required key 'reason'");
-  t.equal(problem('issues:\n  - reason: x\n    intermittent: sometimes\n'), 'KNOWN_ISSUES_INVALID ki.yaml:3:19: expected boolean, received string');
-  t.equal(problem('issues:\n  - reason: x\n    status: PASS\n'), 'KNOWN_ISSUES_INVALID ki.yaml:3:13: ' + problemMessage('issues:\n  - reason: x\n    status: PASS\n'));
+  t.equal(problem('issues:\n  - check: a\n    reason: x\n    intermittent: sometimes\n'), 'KNOWN_ISSUES_INVALID ki.yaml:4:19: expected boolean, received string');
+  t.equal(problem('issues:\n  - check: a\n    reason: x\n    status: PASS\n'), 'KNOWN_ISSUES_INVALID ki.yaml:4:13: ' + problemMessage('issues:\n  - check: a\n    reason: x\n    status: PASS\n'));
   t.match(problem('issues:\n  - reason: [x\n'), /^KNOWN_ISSUES_INVALID ki\.yaml:\d+:\d+: YAML /);
   t.match(problemAll('issue: []\n'), "ki.yaml:1:1: unknown key 'issue'");
   t.equal(problem('# nothing yet\n'), 'no error', 'a file with only comments has no issues');
   t.equal(problem('issues: []\n'), 'no error', 'an empty list is fine');
   const dir = mkdtempSync(join(tmpdir(), 'ntbh-ki-'));
   await t.rejects(loadKnownIssues(join(dir, 'missing.yaml')), { code: 'KNOWN_ISSUES_NOT_FOUND' });
-  writeFileSync(join(dir, 'k.yaml'), 'issues:\n  - reason: r\n');
+  t.equal(problem('issues:\n  - reason: everything\n'), "KNOWN_ISSUES_INVALID ki.yaml:2:5: an entry needs a 'cell', 'check' or 'splat' pattern");
+  writeFileSync(join(dir, 'k.yaml'), 'issues:\n  - reason: r\n    cell: ep-old__host-old\n');
   const loaded = await loadKnownIssues(join(dir, 'k.yaml'));
-  t.match(loaded.issues[0], { cell: '*', check: '*', status: 'FAIL', intermittent: false, where: `${join(dir, 'k.yaml')}:2:5` });
+  t.match(loaded.issues[0], { cell: 'ep-old__host-old', check: '*', status: 'FAIL', intermittent: false, where: `${join(dir, 'k.yaml')}:2:5` });
 });
 
 /** Every `file:line:col` line of the excerpt. */
