@@ -34,6 +34,8 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   private readonly deliveries: { index: number; delivery: MsiDelivery }[] = [];
   private pendingRaises: { number: number; irqType: number; t: number }[] = [];
   private description: FunctionDescription | null = null;
+  /** The host's MSI state as the last HOST_CONFIG said: recognises MSIs written as memory. */
+  private hostMsi = { vectors: 0, address: 0n, data: 0, command: 0 };
   private plugged = false;
   private plugging: Promise<void> = Promise.resolve();
   plugger: Plugger | null = null;
@@ -192,6 +194,10 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
         if (this.description && message.bar < NUM_BARS) this.description.bars[message.bar] = message.entry;
         if (this.plugged) this.send('rc', message);
         break;
+      case 'MEM_WRITE':
+        this.memWrite(message.address, message.value);
+        if (this.plugged) this.send('rc', message);
+        break;
       case 'RAISE_IRQ':
         if (!this.plugged) {
           this.deliver(message.irqType, message.number, 'not-plugged', performance.now());
@@ -217,6 +223,7 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
         break;
       }
       case 'HOST_CONFIG':
+        this.hostMsi = { vectors: message.msiEnabledVectors, address: message.msiAddress, data: message.msiData, command: message.command };
         this.send('ep', message);
         break;
       case 'DOORBELL':
@@ -245,16 +252,30 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
     if (fault?.action === 'duplicate') forward();
   }
 
-  private deliver(irqType: number, number: number, result: string, raisedAt?: number): void {
+  /**
+   * An EP memory write to the host's MSI address is an MSI (path "write"): the vector is in the data's
+   * low bits (Multiple Message Enable). Posted, so nothing answers it: the outcome is the relay's
+   * reading of the host configuration, which the RC QEMU applies the same way (the write is DMA).
+   */
+  private memWrite(address: bigint, value: bigint): void {
+    const { vectors, address: msiAddress, data, command } = this.hostMsi;
+    if (!vectors || address !== msiAddress || msiAddress === 0n) return;
+    const low = Number(value & BigInt(vectors - 1));
+    if ((Number(value) & ~(vectors - 1)) !== (data & ~(vectors - 1))) return;
+    const result = !this.plugged ? 'not-plugged' : command & 4 ? 'delivered' : 'no-bus-master';
+    this.deliver(IrqType.MSI, low + 1, result, undefined, 'write');
+  }
+
+  private deliver(irqType: number, number: number, result: string, raisedAt?: number, path: 'message' | 'write' = 'message'): void {
     if (irqType !== IrqType.MSI) {
       this.record('relay', 'INTX', { number, result });
       return;
     }
     const latencyMs = raisedAt !== undefined ? performance.now() - raisedAt : undefined;
     if (latencyMs !== undefined && result === 'delivered') this.msiLatenciesMs.push(latencyMs);
-    const delivery: MsiDelivery = { number, vector: number - 1, result };
+    const delivery: MsiDelivery = { number, vector: number - 1, result, path };
     this.deliveries.push({ index: this.log.length, delivery });
-    this.record('relay', 'MSI', { number, vector: number - 1, result, latencyMs: latencyMs === undefined ? undefined : Number(latencyMs.toFixed(3)) });
+    this.record('relay', 'MSI', { number, vector: number - 1, result, path, latencyMs: latencyMs === undefined ? undefined : Number(latencyMs.toFixed(3)) });
   }
 
   /** Plug/unplug requests run one at a time, in the order the EP sent them. */

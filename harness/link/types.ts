@@ -18,6 +18,8 @@ export interface MsiDelivery {
   vector: number;
   /** "delivered", "msi-disabled", "out-of-range", "no-bus-master", "masked", "not-plugged". */
   result: string;
+  /** How it crossed the link: a RAISE_IRQ message, or the EP's memory write to the MSI address. */
+  path?: 'message' | 'write';
 }
 
 export interface LinkWitness {

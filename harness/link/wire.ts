@@ -21,6 +21,7 @@ export const MsgType = {
   WINDOW: 8,
   LINK_STATE: 9,
   DOORBELL: 10,
+  MEM_WRITE: 11,
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
 
@@ -66,11 +67,14 @@ export type Message =
   | { type: 'SET_BAR'; bar: number; entry: BarEntry }
   | { type: 'RAISE_IRQ'; irqType: number; number: number }
   | { type: 'IRQ_RESULT'; irqType: number; number: number; result: number }
-  | { type: 'HOST_CONFIG'; msiEnabledVectors: number; command: number }
+  /** msiAddress/msiData: the host's MSI message for vector 0 (0 while MSI is off, or from a v1 sender). */
+  | { type: 'HOST_CONFIG'; msiEnabledVectors: number; command: number; msiAddress: bigint; msiData: number }
   | { type: 'WINDOW'; index: number; mapped: number; apertureOffset: bigint; pciAddr: bigint; size: bigint }
   | { type: 'LINK_STATE'; up: number }
   /** The host wrote into a BAR the EP mapped onto its doorbell region (RC → EP). */
   | { type: 'DOORBELL'; bar: number; size: number; offset: bigint; value: bigint }
+  /** The EP wrote through an outbound window to a host address outside host RAM (EP → RC). */
+  | { type: 'MEM_WRITE'; address: bigint; size: number; value: bigint }
   | { type: 'UNKNOWN'; code: number }
   /** A message the peer should not have sent (too long, an index out of range): reported, never acted on. */
   | { type: 'INVALID'; code: number; reason: string };
@@ -106,6 +110,7 @@ const minimumLength: Record<MsgTypeName, number> = {
   WINDOW: 32,
   LINK_STATE: 4,
   DOORBELL: 24,
+  MEM_WRITE: 24,
 };
 
 export function decodePayload(type: number, p: Buffer): Message {
@@ -141,8 +146,16 @@ export function decodePayload(type: number, p: Buffer): Message {
       return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4) };
     case 'IRQ_RESULT':
       return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4), result: p.readUInt32LE(8) };
-    case 'HOST_CONFIG':
-      return { type: name, msiEnabledVectors: p.readUInt32LE(0), command: p.readUInt32LE(4) };
+    case 'HOST_CONFIG': {
+      const withMessage = p.length >= 20;
+      return {
+        type: name,
+        msiEnabledVectors: p.readUInt32LE(0),
+        command: p.readUInt32LE(4),
+        msiAddress: withMessage ? p.readBigUInt64LE(8) : 0n,
+        msiData: withMessage ? p.readUInt32LE(16) : 0,
+      };
+    }
     case 'WINDOW':
       return { type: name, index: p.readUInt32LE(0), mapped: p.readUInt32LE(4), apertureOffset: p.readBigUInt64LE(8), pciAddr: p.readBigUInt64LE(16), size: p.readBigUInt64LE(24) };
     case 'LINK_STATE':
@@ -152,6 +165,8 @@ export function decodePayload(type: number, p: Buffer): Message {
       if (bar >= NUM_BARS) return { type: 'INVALID', code: type, reason: `DOORBELL from BAR${bar}, outside 0..${NUM_BARS - 1}` };
       return { type: name, bar, size: p.readUInt32LE(4), offset: p.readBigUInt64LE(8), value: p.readBigUInt64LE(16) };
     }
+    case 'MEM_WRITE':
+      return { type: name, address: p.readBigUInt64LE(0), size: p.readUInt32LE(8), value: p.readBigUInt64LE(16) };
   }
 }
 
@@ -197,9 +212,11 @@ export function encode(message: OutMessage, seq: number): Buffer {
       payload.writeUInt32LE(message.result, 8);
       break;
     case 'HOST_CONFIG':
-      payload = Buffer.alloc(8);
+      payload = Buffer.alloc(24);
       payload.writeUInt32LE(message.msiEnabledVectors, 0);
       payload.writeUInt32LE(message.command, 4);
+      payload.writeBigUInt64LE(message.msiAddress, 8);
+      payload.writeUInt32LE(message.msiData, 16);
       break;
     case 'WINDOW':
       payload = Buffer.alloc(32);
@@ -212,6 +229,12 @@ export function encode(message: OutMessage, seq: number): Buffer {
     case 'LINK_STATE':
       payload = Buffer.alloc(8);
       payload.writeUInt32LE(message.up, 0);
+      break;
+    case 'MEM_WRITE':
+      payload = Buffer.alloc(24);
+      payload.writeBigUInt64LE(message.address, 0);
+      payload.writeUInt32LE(message.size, 8);
+      payload.writeBigUInt64LE(message.value, 16);
       break;
     case 'DOORBELL':
       payload = Buffer.alloc(24);

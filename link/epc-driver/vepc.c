@@ -163,6 +163,17 @@ static bool doorbell;
 module_param(doorbell, bool, 0444);
 MODULE_PARM_DESC(doorbell, "offer the device's embedded doorbell to endpoint functions (7.2+; default off: vntb polls)");
 
+/*
+ * msi_write=1 raises MSIs the way a real EPC does: by writing the MSI data
+ * through an outbound window to the address the host programmed (the link
+ * replays that write as the function's DMA on the RC side).  The default
+ * sends the interrupt as a message (RAISE_IRQ) that the RC's QEMU turns
+ * into msi_notify().  map_msi_irq always uses windows.
+ */
+static bool msi_write;
+module_param(msi_write, bool, 0444);
+MODULE_PARM_DESC(msi_write, "raise MSIs as memory writes through an outbound window (default off: as link messages)");
+
 struct vepc {
 	struct pci_dev *pdev;
 	struct pci_epc *epc;
@@ -181,6 +192,10 @@ struct vepc {
 	 */
 	phys_addr_t db_ring;
 	int db_irq;
+	/* msi_write: one aperture page kept mapped onto the host's MSI page. */
+	void __iomem *msi_virt;
+	phys_addr_t msi_phys;
+	u64 msi_pci;		/* host page it is mapped to, or U64_MAX */
 };
 
 static u32 vepc_read(struct vepc *vepc, u32 reg)
@@ -433,6 +448,40 @@ static int vepc_get_msi(struct pci_epc *epc, u8 func_no, u8 vfunc_no)
 	return vepc_msi_count_to_ret(enabled);
 }
 
+/* The MSI message the host programmed, as HOST_CONFIG brought it. */
+static u64 vepc_msi_address(struct vepc *vepc)
+{
+	return vepc_read(vepc, VEPC_REG_MSI_ADDR_LO) |
+	       (u64)vepc_read(vepc, VEPC_REG_MSI_ADDR_HI) << 32;
+}
+
+static int vepc_map_addr(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
+			 phys_addr_t addr, u64 pci_addr, size_t size);
+
+/*
+ * Like a DesignWare or Cadence EP: write data | (num - 1) to the host's MSI
+ * address through an outbound window, re-targeted only when the host moves
+ * its MSI address to another page.
+ */
+static int vepc_write_msi(struct vepc *vepc, u16 num, u32 enabled)
+{
+	u64 addr = vepc_msi_address(vepc);
+	u64 page = addr & ~(u64)(SZ_4K - 1);
+	u32 data = vepc_read(vepc, VEPC_REG_MSI_DATA) & ~(enabled - 1);
+	int ret;
+
+	if (!vepc->msi_virt || !addr)
+		return -EINVAL;
+	if (vepc->msi_pci != page) {
+		ret = vepc_map_addr(vepc->epc, 0, 0, vepc->msi_phys, page, SZ_4K);
+		if (ret)
+			return ret;
+		vepc->msi_pci = page;
+	}
+	writel(data | (num - 1), vepc->msi_virt + (addr - page));
+	return 0;
+}
+
 static int vepc_raise_msi(struct vepc *vepc, u16 num)
 {
 	u32 enabled = vepc_read(vepc, VEPC_REG_MSI_ENABLED);
@@ -448,8 +497,39 @@ static int vepc_raise_msi(struct vepc *vepc, u16 num)
 				    num, enabled);
 		return -EINVAL;
 	}
+	if (msi_write)
+		return vepc_write_msi(vepc, num, enabled);
 	return vepc_commit(vepc, VEPC_REG_IRQ_RAISE,
 			   VEPC_IRQ_RAISE(VEPC_IRQ_MSI, num), "raise MSI %u", num);
+}
+
+/*
+ * pci-epf-ntb's op: map windows at phys_addr (interrupt_num of them,
+ * entry_size apart) onto the host's MSI page and say what to write where;
+ * a peer then raises MSI n by writing msi_data | n at msi_addr_offset.
+ */
+static int vepc_map_msi_irq(struct pci_epc *epc, u8 func_no, u8 vfunc_no,
+			    phys_addr_t phys_addr, u8 interrupt_num,
+			    u32 entry_size, u32 *msi_data, u32 *msi_addr_offset)
+{
+	struct vepc *vepc = epc_get_drvdata(epc);
+	u32 enabled = vepc_read(vepc, VEPC_REG_MSI_ENABLED);
+	u64 addr = vepc_msi_address(vepc);
+	u64 page = addr & ~(u64)(SZ_4K - 1);
+	int i, ret;
+
+	if (!enabled || !addr || !interrupt_num || interrupt_num > enabled)
+		return -EINVAL;
+	for (i = 0; i < interrupt_num; i++) {
+		ret = vepc_map_addr(epc, func_no, vfunc_no,
+				    phys_addr + (phys_addr_t)i * entry_size, page,
+				    entry_size);
+		if (ret)
+			return ret;
+	}
+	*msi_data = vepc_read(vepc, VEPC_REG_MSI_DATA) & ~(enabled - 1);
+	*msi_addr_offset = addr - page;
+	return 0;
 }
 
 /* May be called in atomic context by old vntb: register accesses only. */
@@ -545,6 +625,7 @@ static const struct pci_epc_ops vepc_ops = {
 	.set_msi	= vepc_set_msi,
 	.get_msi	= vepc_get_msi,
 	.raise_irq	= vepc_raise_irq,
+	.map_msi_irq	= vepc_map_msi_irq,
 	.start		= vepc_start,
 	.stop		= vepc_stop,
 	.get_features	= vepc_get_features,
@@ -668,7 +749,17 @@ static int vepc_create_epc(struct vepc *vepc)
 		dev_err(dev, "cannot manage the aperture: %d\n", ret);
 		return ret;
 	}
-	return devm_add_action_or_reset(dev, vepc_mem_exit, epc);
+	ret = devm_add_action_or_reset(dev, vepc_mem_exit, epc);
+	if (ret || !msi_write)
+		return ret;
+	/* Freed with the aperture map (pci_epc_mem_exit). */
+	vepc->msi_pci = U64_MAX;
+	vepc->msi_virt = pci_epc_mem_alloc_addr(epc, &vepc->msi_phys, SZ_4K);
+	if (!vepc->msi_virt) {
+		dev_err(dev, "no aperture page for MSI writes\n");
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ---- Embedded doorbell (7.2+) ---- */

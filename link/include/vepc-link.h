@@ -54,6 +54,10 @@
 #define VEPC_REG_DB_STATUS		0x030	/* RW1C: bit 0 = a doorbell rang; INTx asserted while set */
 #define VEPC_REG_DB_COUNT		0x034	/* RO: doorbell writes received since reset (wraps) */
 #define VEPC_REG_DB_LAST		0x038	/* RO: value of the last doorbell write */
+/* The MSI message the host programmed (vector 0), from HOST_CONFIG: for map_msi_irq and MSI writes. */
+#define VEPC_REG_MSI_ADDR_LO		0x060	/* RO */
+#define VEPC_REG_MSI_ADDR_HI		0x064	/* RO */
+#define VEPC_REG_MSI_DATA		0x068	/* RO */
 
 /* Configuration header the function presents to the host (write_header). */
 #define VEPC_REG_HDR_ID			0x040	/* vendor [15:0], device [31:16] */
@@ -157,6 +161,7 @@ enum vlink_msg_type {
 	VLINK_MSG_WINDOW	= 8,	/* EP -> relay: outbound window mapped/unmapped (trace only) */
 	VLINK_MSG_LINK_STATE	= 9,	/* relay -> EP: the RC function is plugged (1) or not (0) */
 	VLINK_MSG_DOORBELL	= 10,	/* RC -> EP: host wrote into a BAR mapped onto the doorbell region */
+	VLINK_MSG_MEM_WRITE	= 11,	/* EP -> RC: outbound write to a host address outside host RAM */
 };
 
 #define VLINK_ROLE_EP			1
@@ -220,7 +225,12 @@ struct vlink_irq_result_msg {
 struct vlink_host_config {
 	uint32_t msi_enabled_vectors;	/* 0 = MSI disabled */
 	uint32_t command;		/* PCI command register */
+	/* Appended (compatible): the MSI message for vector 0, 0 while MSI is off. */
+	uint64_t msi_address;
+	uint32_t msi_data;
+	uint32_t reserved;
 };
+#define VLINK_HOST_CONFIG_V1_SIZE	8	/* a sender without the MSI message */
 
 struct vlink_window {
 	uint32_t index;
@@ -235,6 +245,18 @@ struct vlink_doorbell {
 	uint32_t size;		/* access size in bytes: 1, 2, 4 or 8 */
 	uint64_t offset;	/* offset inside the EP's doorbell region */
 	uint64_t value;
+};
+
+/*
+ * A posted memory write the EP made through an outbound window whose host
+ * address is not host RAM (an MSI address, above all).  The RC function
+ * replays it as a DMA write of the function into the RC's address space.
+ */
+struct vlink_mem_write {
+	uint64_t address;	/* host bus address */
+	uint32_t size;		/* 1, 2, 4 or 8 */
+	uint32_t reserved;
+	uint64_t value;		/* little-endian, low `size` bytes */
 };
 
 struct vlink_link_state {

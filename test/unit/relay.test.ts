@@ -68,7 +68,7 @@ t.test('START plugs, MSIs are forwarded and counted per vector, STOP unplugs', a
   rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 3, result: 0 });
   rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 3, result: 0 });
   rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 4, result: 1 });
-  rc.send({ type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6 });
+  rc.send({ type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6, msiAddress: 0xfee00000n, msiData: 0 });
   await ep.waitFor('HOST_CONFIG');
   t.same([...relay.msiCounts(mark)], [[2, 2]], 'only delivered MSIs count, by vector index (number - 1)');
   t.same(relay.msiDeliveries(mark).map((d) => d.result), ['delivered', 'delivered', 'msi-disabled']);
@@ -140,6 +140,33 @@ t.test('DOORBELL from the RC function reaches the EP, is traced and counted', as
   t.same(got[0], { type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n }, 'forwarded unchanged');
   t.equal(relay.doorbellWrites, 2);
   t.equal(relay.events().filter((e) => e.type === 'DOORBELL' && e.from === 'rc').length, 2, 'in the trace, as sent by the RC');
+  ep.socket.destroy();
+  rc.socket.destroy();
+});
+
+t.test('an EP memory write to the host MSI address is an MSI on the wire (path write), counted per vector', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const relay = new LinkRelay(0, dir, join(dir, 'wire.ndjson'));
+  relay.plugger = { plug: async () => undefined, unplug: async () => undefined };
+  await relay.listen();
+  t.teardown(() => relay.close());
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  ep.send({ type: 'HELLO', role: 1, linkId: 0 });
+  ep.send({ type: 'START', ...description });
+  await ep.waitFor('LINK_STATE', 2);
+  rc.send({ type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6, msiAddress: 0xfee00000n, msiData: 0x4020 });
+  await ep.waitFor('HOST_CONFIG');
+  ep.send({ type: 'MEM_WRITE', address: 0xfee00000n, size: 4, value: 0x4023n });
+  ep.send({ type: 'MEM_WRITE', address: 0xfee00000n, size: 4, value: 0x4023n });
+  ep.send({ type: 'MEM_WRITE', address: 0x1000n, size: 4, value: 0x4020n });
+  ep.send({ type: 'RAISE_IRQ', irqType: 2, number: 1 });
+  const writes = await rc.waitFor('MEM_WRITE', 3);
+  t.equal(writes.length, 3, 'every write is forwarded to the RC function');
+  t.same(relay.msiDeliveries().map((d) => [d.vector, d.result, d.path]), [[3, 'delivered', 'write'], [3, 'delivered', 'write']], 'only writes to the MSI address are MSIs');
+  t.same([...relay.msiCounts()], [[3, 2]]);
+  t.ok(relay.events().some((e) => e.type === 'MSI' && e.path === 'write'), 'the trace says which path carried it');
   ep.socket.destroy();
   rc.socket.destroy();
 });

@@ -20,7 +20,8 @@ t.test('every message type survives encode → chunked reassembly → decode', a
     { type: 'SET_BAR', bar: 4, entry: { epRamOffset: 0x1234000n, size: 0x100000n, flags: 7 } },
     { type: 'RAISE_IRQ', irqType: 2, number: 5 },
     { type: 'IRQ_RESULT', irqType: 2, number: 5, result: 0 },
-    { type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6 },
+    { type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6, msiAddress: 0xfee01000n, msiData: 0x4020 },
+    { type: 'MEM_WRITE', address: 0xfee01000n, size: 4, value: 0x4025n },
     { type: 'WINDOW', index: 2, mapped: 1, apertureOffset: 0x2000n, pciAddr: 0x7ff00000n, size: 0x100000n },
     { type: 'LINK_STATE', up: 1 },
     { type: 'DOORBELL', bar: 2, size: 4, offset: 0x10n, value: 1n },
@@ -111,4 +112,18 @@ t.test('DOORBELL layout matches struct vlink_doorbell (24 bytes)', async (t) => 
   bad.writeUInt32LE(NUM_BARS, HEADER_SIZE);
   const [decoded] = new MessageReader().push(bad);
   t.equal(decoded!.message.type, 'INVALID', 'a BAR outside 0..5 is refused');
+});
+
+t.test('HOST_CONFIG from a sender without the MSI message (8 bytes) decodes with address and data 0', async (t) => {
+  const payload = Buffer.alloc(8);
+  payload.writeUInt32LE(4, 0);
+  payload.writeUInt32LE(6, 4);
+  const header = Buffer.alloc(HEADER_SIZE);
+  header.writeUInt32LE(VLINK_MAGIC, 0);
+  header.writeUInt16LE(1, 4);
+  header.writeUInt16LE(MsgType.HOST_CONFIG, 6);
+  header.writeUInt32LE(8, 8);
+  const [decoded] = new MessageReader().push(Buffer.concat([header, payload]));
+  t.same(decoded!.message, { type: 'HOST_CONFIG', msiEnabledVectors: 4, command: 6, msiAddress: 0n, msiData: 0 });
+  t.equal(encode(decoded!.message as never, 0).readUInt32LE(8), 24, 'passed on with the appended fields');
 });

@@ -31,9 +31,11 @@ const messages: OutMessage[] = [
   { type: 'SET_BAR', bar: 2, entry: bar(0x400000n, 7) },
   { type: 'RAISE_IRQ', irqType: 2, number: 3 },
   { type: 'IRQ_RESULT', irqType: 2, number: 3, result: 0 },
-  { type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 0x406 },
+  { type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 0x406, msiAddress: 0xfee00000n, msiData: 0x4020 },
   { type: 'WINDOW', index: 0, mapped: 1, apertureOffset: 0n, pciAddr: 0x12340000n, size: 0x10000n },
   { type: 'LINK_STATE', up: 1 },
+  { type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n },
+  { type: 'MEM_WRITE', address: 0xfee00000n, size: 4, value: 0x4023n },
 ];
 
 function header(type: number, length: number, magic = VLINK_MAGIC, version = VLINK_VERSION): Buffer {

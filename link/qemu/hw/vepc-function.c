@@ -105,6 +105,14 @@ static void vf_send_host_config(VepcFunctionState *s, bool only_if_changed)
         .command = cpu_to_le32(pci_get_word(s->pdev.config + PCI_COMMAND)),
     };
 
+    /* What a real EP reads from its own MSI capability for map_msi_irq. */
+    if (msi_enabled(&s->pdev)) {
+        MSIMessage msg = msi_get_message(&s->pdev, 0);
+
+        now.msi_address = cpu_to_le64(msg.address);
+        now.msi_data = cpu_to_le32(msg.data);
+    }
+
     if (only_if_changed && !memcmp(&now, &s->host_config, sizeof(now))) {
         return;
     }
@@ -194,6 +202,40 @@ static void vf_raise_irq(VepcFunctionState *s, const uint8_t *payload,
     r.number = cpu_to_le32(number);
     r.result = cpu_to_le32(result);
     vlink_wire_send(&s->wire, VLINK_MSG_IRQ_RESULT, &r, sizeof(r));
+}
+
+/*
+ * The EP wrote through an outbound window to a host address outside RAM:
+ * replay it as this function's DMA write, so it meets the RC's IOMMU
+ * (interrupt remapping) and MSI controller exactly as msi_notify() would,
+ * and is dropped like any DMA while Bus Master Enable is clear.
+ */
+static void vf_mem_write(VepcFunctionState *s, const uint8_t *payload,
+                         uint32_t len)
+{
+    struct vlink_mem_write m;
+    uint32_t size;
+    uint64_t value;
+    uint8_t buf[8];
+    MemTxResult res;
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_MEM_WRITE, payload, len,
+                       &m, sizeof(m))) {
+        return;
+    }
+    size = le32_to_cpu(m.size);
+    if (size != 1 && size != 2 && size != 4 && size != 8) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: MEM_WRITE of %u "
+                      "bytes\n", size);
+        return;
+    }
+    value = le64_to_cpu(m.value);
+    stq_le_p(buf, value);
+    res = pci_dma_write(&s->pdev, le64_to_cpu(m.address), buf, size);
+    if (res != MEMTX_OK) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: MEM_WRITE to 0x%"
+                      PRIx64 " failed (%d)\n", le64_to_cpu(m.address), res);
+    }
 }
 
 /* ---- BARs -------------------------------------------------------------- */
@@ -423,6 +465,9 @@ static void vf_handle_message(void *opaque, uint16_t type,
         break;
     case VLINK_MSG_RAISE_IRQ:
         vf_raise_irq(s, payload, len);
+        break;
+    case VLINK_MSG_MEM_WRITE:
+        vf_mem_write(s, payload, len);
         break;
     default:
         qemu_log_mask(LOG_UNIMP, "vepc-function: ignoring link message "

@@ -22,10 +22,11 @@ QEMU_BUILD_BUG_ON(sizeof(struct vlink_start) != 160);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_set_bar) != 32);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_raise_irq) != 8);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_irq_result_msg) != 16);
-QEMU_BUILD_BUG_ON(sizeof(struct vlink_host_config) != 8);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_host_config) != 24);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_window) != 32);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_link_state) != 8);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_doorbell) != 24);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_mem_write) != 24);
 
 void vlink_wire_init(VlinkWire *w, CharBackend *chr, const char *name,
                      VlinkHandler *handle, void *opaque)

@@ -68,6 +68,10 @@ typedef struct VepcWindow {
     uint64_t map_pci_addr;
     uint64_t map_size;
     MemoryRegion alias;         /* into peer_ram, set up with it */
+    /* A target outside the RC's RAM: writes travel as MEM_WRITE. */
+    bool forwarded;
+    MemoryRegion fwd;
+    struct VepcState *owner;
 } VepcWindow;
 
 struct VepcState {
@@ -96,6 +100,8 @@ struct VepcState {
     uint32_t msi_requested;
     uint32_t msi_enabled;
     uint32_t host_command;
+    uint64_t msi_address;
+    uint32_t msi_data;
     uint32_t hdr_id;
     uint32_t hdr_class;
     uint32_t hdr_subsys;
@@ -162,7 +168,7 @@ static void vepc_send_window(VepcState *s, int n)
     VepcWindow *w = &s->win[n];
     struct vlink_window m = {
         .index = cpu_to_le32(n),
-        .mapped = cpu_to_le32(w->mapped),
+        .mapped = cpu_to_le32(w->mapped ? (w->forwarded ? 2 : 1) : 0),
         .aperture_offset = cpu_to_le64(w->map_offset),
         .pci_addr = cpu_to_le64(w->map_pci_addr),
         .size = cpu_to_le64(w->map_size),
@@ -178,6 +184,8 @@ static void vepc_forget_host_config(VepcState *s)
 {
     s->msi_enabled = 0;
     s->host_command = 0;
+    s->msi_address = 0;
+    s->msi_data = 0;
 }
 
 static uint32_t vepc_start(VepcState *s)
@@ -428,6 +436,24 @@ static uint32_t vepc_window_map(VepcState *s, int n)
     if (!vepc_map_peer_ram(s)) {
         return VEPC_ERR_OUTSIDE_PEER_RAM;
     }
+    /*
+     * Wholly outside the RC's RAM (an MSI address, a peer's BAR): a
+     * forwarded window, whose writes the RC function replays as DMA.
+     */
+    if (w->pci_addr >= s->peer_ram_size &&
+        w->size <= UINT64_MAX - w->pci_addr) {
+        memory_region_transaction_begin();
+        memory_region_set_size(&w->fwd, w->size);
+        memory_region_add_subregion(&s->aperture, w->offset, &w->fwd);
+        memory_region_transaction_commit();
+        w->forwarded = true;
+        w->mapped = true;
+        w->map_offset = w->offset;
+        w->map_pci_addr = w->pci_addr;
+        w->map_size = w->size;
+        vepc_send_window(s, n);
+        return VEPC_ERR_NONE;
+    }
     /* RC bus addresses are RC physical addresses are file offsets. */
     if (w->pci_addr >= s->peer_ram_size ||
         w->size > s->peer_ram_size - w->pci_addr) {
@@ -458,8 +484,10 @@ static void vepc_window_unmap(VepcState *s, int n)
     if (!w->mapped) {
         return;
     }
-    memory_region_del_subregion(&s->aperture, &w->alias);
+    memory_region_del_subregion(&s->aperture,
+                                w->forwarded ? &w->fwd : &w->alias);
     w->mapped = false;
+    w->forwarded = false;
     vepc_send_window(s, n);
 }
 
@@ -475,6 +503,43 @@ static uint32_t vepc_window_ctrl(VepcState *s, int n, uint32_t val)
         return VEPC_ERR_BAD_ARGUMENT;
     }
 }
+
+/* ---- forwarded windows -------------------------------------------------- */
+
+static uint64_t vepc_fwd_read(void *opaque, hwaddr addr, unsigned size)
+{
+    /* Non-posted reads of host MMIO are not modelled. */
+    qemu_log_mask(LOG_UNIMP, "vepc: read through a forwarded window\n");
+    return 0;
+}
+
+static void vepc_fwd_write(void *opaque, hwaddr addr, uint64_t val,
+                           unsigned size)
+{
+    VepcWindow *w = opaque;
+    VepcState *s = w->owner;
+    struct vlink_mem_write m = {
+        .address = cpu_to_le64(w->map_pci_addr + addr),
+        .size = cpu_to_le32(size),
+        .value = cpu_to_le64(val),
+    };
+
+    if (!s->started) {
+        /* No link: a real controller's write would go nowhere either. */
+        return;
+    }
+    vlink_wire_send(&s->wire, VLINK_MSG_MEM_WRITE, &m, sizeof(m));
+}
+
+static const MemoryRegionOps vepc_fwd_ops = {
+    .read = vepc_fwd_read,
+    .write = vepc_fwd_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = {
+        .min_access_size = 1,
+        .max_access_size = 8,
+    },
+};
 
 /* ---- the embedded doorbell --------------------------------------------- */
 
@@ -726,6 +791,12 @@ static uint64_t vepc_ctrl_read(void *opaque, hwaddr addr, unsigned size)
         return s->db_count;
     case VEPC_REG_DB_LAST:
         return s->db_last;
+    case VEPC_REG_MSI_ADDR_LO:
+        return extract64(s->msi_address, 0, 32);
+    case VEPC_REG_MSI_ADDR_HI:
+        return extract64(s->msi_address, 32, 32);
+    case VEPC_REG_MSI_DATA:
+        return s->msi_data;
     case VEPC_REG_HDR_ID:
         return s->hdr_id;
     case VEPC_REG_HDR_CLASS:
@@ -826,14 +897,18 @@ static const MemoryRegionOps vepc_hole_ops = {
 static void vepc_host_config(VepcState *s, const uint8_t *payload,
                              uint32_t len)
 {
-    struct vlink_host_config m;
+    struct vlink_host_config m = { 0 };
 
-    if (!vlink_payload(&s->wire, VLINK_MSG_HOST_CONFIG, payload, len,
-                       &m, sizeof(m))) {
+    /* An older sender stops after the command register: no MSI message. */
+    if (!vlink_payload(&s->wire, VLINK_MSG_HOST_CONFIG, payload,
+                       MIN(len, sizeof(m)), &m,
+                       MIN(MAX(len, VLINK_HOST_CONFIG_V1_SIZE), sizeof(m)))) {
         return;
     }
     s->msi_enabled = MIN(le32_to_cpu(m.msi_enabled_vectors), 32);
     s->host_command = le32_to_cpu(m.command) & 0xffff;
+    s->msi_address = le64_to_cpu(m.msi_address);
+    s->msi_data = le32_to_cpu(m.msi_data);
 }
 
 static void vepc_link_state(VepcState *s, const uint8_t *payload,
@@ -928,6 +1003,11 @@ static void vepc_realize(PCIDevice *pdev, Error **errp)
     pci_register_bar(pdev, VEPC_CTRL_BAR, PCI_BASE_ADDRESS_SPACE_MEMORY,
                      &s->ctrl);
 
+    for (int i = 0; i < VEPC_MAX_WINDOWS; i++) {
+        s->win[i].owner = s;
+        memory_region_init_io(&s->win[i].fwd, OBJECT(s), &vepc_fwd_ops,
+                              &s->win[i], "vepc-window-fwd", 4096);
+    }
     /* Windows are aliases of peer RAM laid over this zero-reading region. */
     memory_region_init_io(&s->aperture, OBJECT(s), &vepc_hole_ops, s,
                           "vepc-aperture", s->aperture_size);
@@ -962,8 +1042,10 @@ static void vepc_exit(PCIDevice *pdev)
     /* A mapped alias holds a reference on us, its owner: drop them all. */
     for (i = 0; i < VEPC_MAX_WINDOWS; i++) {
         if (s->win[i].mapped) {
-            memory_region_del_subregion(&s->aperture, &s->win[i].alias);
+            memory_region_del_subregion(&s->aperture, s->win[i].forwarded ?
+                                        &s->win[i].fwd : &s->win[i].alias);
             s->win[i].mapped = false;
+            s->win[i].forwarded = false;
         }
     }
 }
