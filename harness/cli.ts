@@ -51,7 +51,8 @@ kernel
   .action(async (opts: { arch: Arch; variant?: string; source?: string; name: string; patches: string[]; fragment: string[]; jobs?: number }) => {
     await ensureSetup({ log: progress });
     const spec = kernelSpecFromOptions(opts);
-    const artifact = await buildKernel(spec, opts.arch, { log: progress, jobs: opts.jobs });
+    const { buildWithProgress } = await import('./report/progress.ts');
+    const artifact = await buildWithProgress(`${spec.name}/${opts.arch}`, (onProgress) => buildKernel(spec, opts.arch, { log: progress, jobs: opts.jobs, progress: onProgress }));
     process.stdout.write(
       `${JSON.stringify({ dir: artifact.dir, image: artifact.image, release: artifact.release, cached: artifact.cached, durationsMs: artifact.metadata.durationsMs }, null, 2)}\n`,
     );

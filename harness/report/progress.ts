@@ -7,7 +7,7 @@
  */
 import pc from 'picocolors';
 import stripAnsi from 'strip-ansi';
-import type { Emitter, HarnessEvent, Stamped } from '../events.ts';
+import { createEmitter, type Emitter, type HarnessEvent, type Stamped } from '../events.ts';
 import type { BuildProgress } from '../kernel/build-progress.ts';
 import { remainingMs } from '../kernel/build-progress.ts';
 import { setProgressSink } from '../util/log.ts';
@@ -112,7 +112,7 @@ export class ProgressBoard {
   /** The live lines as they would be drawn (tests). */
   lines(): string[] {
     const t = this.now();
-    const width = Math.max(20, (this.options.stream.columns ?? 100) - 1);
+    const width = Math.max(20, (this.options.stream.columns || 100) - 1);
     return [...this.jobs.values()].map((job) => {
       const text = `${job.label}  ${job.detail}  ${duration(t - job.started)}`.replace(/\s+$/, '');
       return stripAnsi(text).slice(0, width - 2);
@@ -261,4 +261,22 @@ export function attachProgress(emitter: Emitter, options: Partial<BoardOptions> 
 export function kernelProgressEvents(emitter: Emitter, guest: string): (p: BuildProgress) => void {
   return (p) =>
     emitter.emit({ kind: 'progress', phase: 'kernel-build', guest, done: p.objects, unit: 'objects', total: p.estimate?.objects, elapsedMs: p.elapsedMs, remainingMs: remainingMs(p), basis: p.estimate?.basis });
+}
+
+/** A kernel build outside a run (`ntbh kernel build`): the same live line, from its own events. */
+export async function buildWithProgress<T>(guest: string, build: (onProgress: (p: BuildProgress) => void) => Promise<T>): Promise<T> {
+  const emitter = createEmitter();
+  const attached = attachProgress(emitter);
+  const started = Date.now();
+  emitter.emit({ kind: 'phase', phase: 'kernel-build', guest, status: 'start' });
+  try {
+    const result = await build(kernelProgressEvents(emitter, guest));
+    emitter.emit({ kind: 'phase', phase: 'kernel-build', guest, status: 'end', durationMs: Date.now() - started });
+    return result;
+  } catch (error) {
+    emitter.emit({ kind: 'phase', phase: 'kernel-build', guest, status: 'error', durationMs: Date.now() - started, message: (error as Error)?.message });
+    throw error;
+  } finally {
+    attached.stop();
+  }
 }
