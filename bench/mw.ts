@@ -25,7 +25,7 @@ import { expandMatrix } from '../harness/scenario/matrix.ts';
 import { Rig } from '../harness/scenario/rig.ts';
 import { runStep } from '../harness/scenario/step-runner.ts';
 import { SETUP } from '../harness/scenario/steps/index.ts';
-import type { Side } from '../harness/scenario/types.ts';
+import type { Side } from '../harness/results/model.ts';
 import { hashParts, short } from '../harness/util/hash.ts';
 import { withLock } from '../harness/util/lock.ts';
 import { cachePath, repoRoot } from '../harness/util/paths.ts';

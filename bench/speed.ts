@@ -17,7 +17,7 @@ import { bootSingle } from '../harness/guest/single.ts';
 import { builtinVariants } from '../harness/kernel/variants.ts';
 import { buildLinkQemu } from '../harness/qemu/build.ts';
 import { runCommand } from '../harness/run/command.ts';
-import type { CellResult, RunResult } from '../harness/scenario/types.ts';
+import type { CellResult, RunResult } from '../harness/results/model.ts';
 import { progress } from '../harness/util/log.ts';
 import { repoRoot } from '../harness/util/paths.ts';
 import { makeRunDirs } from '../harness/util/rundir.ts';

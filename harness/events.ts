@@ -3,7 +3,7 @@
  * compiler. The infrastructure emits `phase` events (boot, ssh, link, ...); the executor the rest.
  * Every event is also written to events.ndjson by the ndjson reporter.
  */
-import type { CellKernels, CellResult, CheckResult, RunResult, SplatRecord, StepResult } from './scenario/types.ts';
+import type { CellKernels, CellResult, CheckResult, RunResult, SplatRecord, StepResult } from './results/model.ts';
 
 export interface CellRef {
   id: string;

@@ -11,7 +11,7 @@ import { adHocScenario } from '../run/adhoc.ts';
 import { runCommand } from '../run/command.ts';
 import { loadScenario } from '../scenario/load.ts';
 import { repoRoot } from '../util/paths.ts';
-import type { RunResult } from '../scenario/types.ts';
+import type { RunResult } from '../results/model.ts';
 import { GitBisect, type BisectState, type Terms } from './git.ts';
 import { judgeRun, type OracleResult } from './oracle.ts';
 

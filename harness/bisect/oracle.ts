@@ -8,7 +8,7 @@
  * behaviour) → fixed; any FAIL or XFAIL (a known old behaviour still showing) → broken.
  * In both: an ERROR (build failure, boot failure, lost guest), or nothing judged at all → skip.
  */
-import type { RunResult, Status } from '../scenario/types.ts';
+import type { RunResult, Status } from '../results/model.ts';
 
 export type Verdict = 'old' | 'new' | 'skip';
 

@@ -4,7 +4,7 @@
  * first, so a triaged failure is XFAIL on both sides and never reads as news.
  */
 import { normalizeTitle } from '../detect/patterns.ts';
-import type { CellResult, RunResult, Status } from '../scenario/types.ts';
+import type { CellResult, RunResult, Status } from '../results/model.ts';
 import { applyKnownIssues, findIssue, type KnownIssue, type KnownIssues } from './known-issues.ts';
 
 const PASSING: Status[] = ['PASS', 'XFAIL', 'XPASS'];

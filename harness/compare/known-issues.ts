@@ -15,8 +15,8 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { HarnessError } from '../errors.ts';
 import { locate, positionOf, renderPosition } from '../scenario/position.ts';
-import type { CellResult, CheckResult, Status, StepResult } from '../scenario/types.ts';
-import { worst } from '../scenario/status.ts';
+import type { CellResult, CheckResult, Status, StepResult } from '../results/model.ts';
+import { worst } from '../results/status.ts';
 import { globMatch } from './glob.ts';
 
 const statusList = z.union([z.enum(['FAIL', 'ERROR']), z.array(z.enum(['FAIL', 'ERROR'])).min(1)]);

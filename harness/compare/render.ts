@@ -1,6 +1,6 @@
 /** `ntbh compare` output: terminal text, Markdown (a CI comment) or JSON. */
 import { cleanText, colors, duration, paintStatus, type Colors } from '../report/format.ts';
-import type { Status } from '../scenario/types.ts';
+import type { Status } from '../results/model.ts';
 import type { ChangeKind, Comparison, StatusChange } from './diff.ts';
 
 export type CompareFormat = 'terminal' | 'markdown' | 'json';

@@ -6,7 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HarnessError } from '../errors.ts';
 import { RESULTS_SCHEMA_VERSION } from '../report/json.ts';
-import type { CellResult, RunResult, StepResult } from '../scenario/types.ts';
+import type { CellResult, RunResult, StepResult } from '../results/model.ts';
 
 /** `path` is a results directory or a results.json; returns the file's path. */
 export async function resultsFile(path: string): Promise<string> {

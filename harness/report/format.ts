@@ -1,7 +1,7 @@
 /** Shared formatting for reporters: status colours, durations, text cleanup for XML and TAP. */
 import pc from 'picocolors';
 import stripAnsi from 'strip-ansi';
-import type { CellKernel, Status, Value } from '../scenario/types.ts';
+import type { CellKernel, Status, Value } from '../results/model.ts';
 
 export type Colors = ReturnType<typeof pc.createColors>;
 

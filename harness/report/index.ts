@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import type { Emitter } from '../events.ts';
-import type { RunResult } from '../scenario/types.ts';
+import type { RunResult } from '../results/model.ts';
 import { htmlReporter } from './html.ts';
 import { writeResultsJson } from './json.ts';
 import { writeJunit } from './junit.ts';

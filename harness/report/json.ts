@@ -6,7 +6,7 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunResult } from '../scenario/types.ts';
+import type { RunResult } from '../results/model.ts';
 
 export const RESULTS_SCHEMA_VERSION = 1;
 

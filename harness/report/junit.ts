@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CellKernels, CheckResult, RunResult, Status } from '../scenario/types.ts';
+import type { CellKernels, CheckResult, RunResult, Status } from '../results/model.ts';
 import { showValue, xmlEscape } from './format.ts';
 
 interface Case {

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HarnessError } from '../errors.ts';
-import type { CellKernel, CellResult, CheckResult, RunResult, Side, Status, StepResult } from '../scenario/types.ts';
+import type { CellKernel, CellResult, CheckResult, RunResult, Side, Status, StepResult } from '../results/model.ts';
 import { cleanText } from './format.ts';
 
 export type KcidbStatus = 'FAIL' | 'ERROR' | 'MISS' | 'PASS' | 'DONE' | 'SKIP';

@@ -5,7 +5,7 @@
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { RunResult, Status } from '../scenario/types.ts';
+import type { RunResult, Status } from '../results/model.ts';
 import { cleanText, duration, kernelText, showValue } from './format.ts';
 
 const ICON: Record<Status, string> = { PASS: '✅', XFAIL: '☑️', XPASS: '❗', FAIL: '❌', ERROR: '💥', SKIP: '⏭️' };

@@ -5,7 +5,7 @@
  * Fits 100 columns: wide matrices wrap into several tables.
  */
 import type { Stamped } from '../events.ts';
-import type { CellKernel, CellResult, CheckResult, RunResult, Status } from '../scenario/types.ts';
+import type { CellKernel, CellResult, CheckResult, RunResult, Status } from '../results/model.ts';
 import { cleanText, colors, duration, kernelText, paintStatus, showValue, type Colors } from './format.ts';
 
 const WIDTH = 100;

@@ -6,8 +6,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CheckResult, RunResult, Status } from '../scenario/types.ts';
-import { isPassing } from '../scenario/status.ts';
+import type { CheckResult, RunResult, Status } from '../results/model.ts';
+import { isPassing } from '../results/status.ts';
 import { cleanText, kernelText, showValue } from './format.ts';
 
 function oneLine(text: string): string {

@@ -7,7 +7,7 @@
  * - XFAIL counts as a pass for the exit code: the scenario said the kernel would behave that way.
  * - SKIP only wins when nothing else happened.
  */
-import type { Status } from './types.ts';
+import type { Status } from './model.ts';
 
 const RANK: Record<Status, number> = { FAIL: 6, ERROR: 5, XPASS: 4, XFAIL: 3, PASS: 2, SKIP: 1 };
 

@@ -8,7 +8,7 @@ import { LinkedPair } from '../topology/pair.ts';
 import type { SshKey } from '../guest/keys.ts';
 import type { Emitter } from '../events.ts';
 import type { RunDirs } from '../util/rundir.ts';
-import type { CellKernels } from '../scenario/types.ts';
+import type { CellKernels } from '../results/model.ts';
 import type { ArtifactStore, BootArtifacts } from './artifacts.ts';
 import { cellKernel } from './cell-kernels.ts';
 import { cellTimeoutScale, scaleMs } from '../util/timeouts.ts';

@@ -1,7 +1,7 @@
 /** What results.json records about a cell's kernels, from the kernel cache's metadata. */
 import type { KernelArtifact } from '../kernel/build.ts';
 import type { KernelSpec } from '../kernel/spec.ts';
-import type { CellKernel } from '../scenario/types.ts';
+import type { CellKernel } from '../results/model.ts';
 
 export function cellKernel(spec: KernelSpec, kernel: KernelArtifact): CellKernel {
   // Debian sources also record what was downloaded (metadata written before that lacks it).

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { execa } from 'execa';
 import { HarnessError } from '../errors.ts';
-import type { StepResult } from '../scenario/types.ts';
+import type { StepResult } from '../results/model.ts';
 import { progress } from '../util/log.ts';
 import { harnessTimeoutScale } from '../util/timeouts.ts';
 import { CONTROL_SOCKET, sendRequest } from './control.ts';

@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { HarnessError } from '../errors.ts';
 import { buildLinkQemu } from '../qemu/build.ts';
-import type { CellResult, Side } from '../scenario/types.ts';
+import type { CellResult, Side } from '../results/model.ts';
 import { makePrivateDir, makeRunDirs } from '../util/rundir.ts';
 import { BUNDLE_DIR, cellExitCode, cellStatuses, harnessIdentity, type BundleManifest, type RecordedStatus } from './bundle.ts';
 import { runCommand } from './command.ts';

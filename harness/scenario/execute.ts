@@ -11,8 +11,8 @@ import { Rig } from './rig.ts';
 import type { Scenario } from './schema.ts';
 import { runStep } from './step-runner.ts';
 import { SETUP, stepImpl } from './steps/index.ts';
-import { worst } from './status.ts';
-import type { CellResult, StepResult } from './types.ts';
+import { worst } from '../results/status.ts';
+import type { CellResult, StepResult } from '../results/model.ts';
 
 /** After a step threw: asks both guests for a trivial command and the relay for the link; returns why the cell cannot go on. */
 async function guestsGone(rig: Rig): Promise<string | undefined> {

@@ -10,7 +10,7 @@ import { checkDef } from './checks.ts';
 import { ExprError, parseExpr } from './expr.ts';
 import { evaluate, isPredicate, show, valuesEqual, type ExprEnv, type ExprValue } from './expr-eval.ts';
 import type { Expectation } from './schema.ts';
-import type { CheckResult, Measurement, Status, Value } from './types.ts';
+import type { CheckResult, Measurement, Status, Value } from '../results/model.ts';
 import { matchCondition, type Capabilities } from './when.ts';
 
 export interface JudgeContext {

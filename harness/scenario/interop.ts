@@ -5,10 +5,10 @@
  * entry declares `interop` (doorbell-sweep), each direction and receiver variant, the cells that differ
  * only in the sender are compared bit by bit.
  */
-import { worst } from './status.ts';
+import { worst } from '../results/status.ts';
 import type { InteropRule } from './steps/define.ts';
 import { stepEntry } from './steps/index.ts';
-import type { CellResult, CheckResult, InteropGroup, InteropResult, Side, Value } from './types.ts';
+import type { CellResult, CheckResult, InteropGroup, InteropResult, Side, Value } from '../results/model.ts';
 
 type Direction = InteropGroup['direction'];
 

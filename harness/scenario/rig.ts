@@ -15,7 +15,7 @@ import type { CellContext } from './context.ts';
 import type { Scenario } from './schema.ts';
 import { scopedGuest } from './step-scope.ts';
 import type { EpfFunction } from './schema-parts.ts';
-import type { Side } from './types.ts';
+import type { Side } from '../results/model.ts';
 
 export class Rig {
   readonly ep: GuestExec;

@@ -10,9 +10,9 @@ import { cellError, executeCell } from './execute.ts';
 import { evaluateInterop } from './interop.ts';
 import { expandMatrix, type Cell } from './matrix.ts';
 import type { Scenario } from './schema.ts';
-import { countStatuses, exitCodeFor, worst } from './status.ts';
+import { countStatuses, exitCodeFor, worst } from '../results/status.ts';
 import { stepEntry } from './steps/index.ts';
-import type { CellKernels, CellPhase, CellResult, RunResult, Side, Status } from './types.ts';
+import type { CellKernels, CellPhase, CellResult, RunResult, Side, Status } from '../results/model.ts';
 
 export interface BootedCell {
   ctx: CellContext;

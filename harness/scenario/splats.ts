@@ -14,7 +14,7 @@
  * check with the reason, and no absence is claimed (no PASS, no XPASS) for that step.
  */
 import type { ExpectedSplat } from './schema.ts';
-import type { CheckResult, SplatRecord } from './types.ts';
+import type { CheckResult, SplatRecord } from '../results/model.ts';
 import { matchCondition, type Capabilities } from './when.ts';
 
 /** What the console monitor reports; harness/detect/console.ts's Splat has this shape. */

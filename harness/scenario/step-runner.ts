@@ -9,10 +9,10 @@ import { stepMarker } from '../ntb/markers.ts';
 import { judge } from './expect.ts';
 import type { Rig } from './rig.ts';
 import { judgeSplats, taintFlags, type Splat, type TaintChange, type TaintUnknown } from './splats.ts';
-import { worst } from './status.ts';
+import { worst } from '../results/status.ts';
 import { runInScope, StepScope } from './step-scope.ts';
 import { Out } from './steps/util.ts';
-import type { CheckResult, Measurement, StepResult, Value } from './types.ts';
+import type { CheckResult, Measurement, StepResult, Value } from '../results/model.ts';
 import { matchCondition } from './when.ts';
 
 export interface StepSpec {

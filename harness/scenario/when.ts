@@ -1,6 +1,6 @@
 /** Matching a scenario condition (`when:` / `requires:`) against a cell's probed capabilities. */
 import type { Condition } from './schema-parts.ts';
-import type { Side } from './types.ts';
+import type { Side } from '../results/model.ts';
 
 /** `ep.<name>` / `host.<name>` → probed value; a missing key means the probe could not decide. */
 export type Capabilities = Readonly<Record<string, boolean>>;

@@ -14,7 +14,7 @@ import { cellError } from '../scenario/execute.ts';
 import type { Cell } from '../scenario/matrix.ts';
 import { buildRunResult } from '../scenario/run.ts';
 import type { Scenario } from '../scenario/schema.ts';
-import type { CellResult, RunResult } from '../scenario/types.ts';
+import type { CellResult, RunResult } from '../results/model.ts';
 import { makePrivateDir } from '../util/rundir.ts';
 import { readRun } from '../compare/results.ts';
 import type { ShardSpec } from './select.ts';

@@ -5,7 +5,7 @@
 import { applyKnownIssues, loadKnownIssues } from '../compare/known-issues.ts';
 import type { Cell } from '../scenario/matrix.ts';
 import type { Scenario } from '../scenario/schema.ts';
-import type { CellResult } from '../scenario/types.ts';
+import type { CellResult } from '../results/model.ts';
 import { parseShard, selectShard } from './select.ts';
 import { writeShardRecord } from './merge.ts';
 

@@ -817,8 +817,7 @@ static void vepc_doorbell_init(struct vepc *vepc)
 		dev_err(dev, "cannot allocate the doorbell IRQ: %d\n", irq);
 		return;
 	}
-	irq_set_chip_and_handler_name(irq, &dummy_irq_chip, handle_simple_irq,
-				      "vepc-doorbell");
+	irq_set_chip_and_handler(irq, &dummy_irq_chip, handle_simple_irq);
 	irq_clear_status_flags(irq, IRQ_NOREQUEST | IRQ_NOPROBE);
 	vepc->db_irq = irq;
 	if (devm_add_action_or_reset(dev, vepc_doorbell_free, vepc))

@@ -28,7 +28,7 @@ async function cellFile(dir: string, suffix: string): Promise<string> {
 /** The EP's count for vntb's doorbell IRQ (the action name vntb passes to request_irq). */
 async function vntbDoorbellIrqs(dir: string): Promise<{ total: number; lines: string }> {
   const out = await execa('node', [ntbh, 'ssh', dir, 'ep', 'cat /proc/interrupts'], { timeout: 120_000 });
-  const lines = [...parseInterrupts(out.stdout).values()].filter((line) => line.actions.includes('pci_epf_vntb_db'));
+  const lines = [...parseInterrupts(out.stdout).values()].filter((line) => line.actions.some((action) => /\bpci_epf_vntb_db\b/.test(action)));
   return { total: lines.reduce((sum, line) => sum + line.total, 0), lines: out.stdout.split('\n').filter((l) => /pci_epf_vntb_db|vepc-doorbell/.test(l)).join('\n') };
 }
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bisectCommand } from '../../harness/bisect/command.ts';
 import { judgeRun, relevantStatuses } from '../../harness/bisect/oracle.ts';
-import type { CellResult, CheckResult, Status, StepResult } from '../../harness/scenario/types.ts';
+import type { CellResult, CheckResult, Status, StepResult } from '../../harness/results/model.ts';
 import { repoRoot } from '../../harness/util/paths.ts';
 
 const check = (name: string, status: Status, label?: string): CheckResult => ({ id: label ? `${name}[${label}]` : name, check: name, status, value: 0 });

@@ -12,7 +12,7 @@ import { BUNDLE_DIR, cellExitCode, portableCommandLine, writeBundle, type Bundle
 import { compareStatuses, findBundle, materializeScenario, readManifest } from '../../harness/run/reproduce.ts';
 import { expandMatrix } from '../../harness/scenario/matrix.ts';
 import { loadScenario, parseScenario } from '../../harness/scenario/load.ts';
-import type { CellResult } from '../../harness/scenario/types.ts';
+import type { CellResult } from '../../harness/results/model.ts';
 import { sha256 } from '../../harness/util/hash.ts';
 import { cacheRoot, repoRoot } from '../../harness/util/paths.ts';
 

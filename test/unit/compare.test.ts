@@ -9,7 +9,7 @@ import { fromResultsJson, readRun } from '../../harness/compare/results.ts';
 import { resultsJson } from '../../harness/report/json.ts';
 import { parseScenario } from '../../harness/scenario/load.ts';
 import { buildRunResult } from '../../harness/scenario/run.ts';
-import type { CellResult, CheckResult, RunResult, SplatRecord, Status, StepResult } from '../../harness/scenario/types.ts';
+import type { CellResult, CheckResult, RunResult, SplatRecord, Status, StepResult } from '../../harness/results/model.ts';
 
 const scenario = parseScenario(['name: cmp', 'matrix: {ep: [old, new], host: [stock]}', 'function: {type: pci-epf-vntb}', 'steps:', '  - {id: link, type: link-up}', '  - {id: perf, type: perf}'].join('\n'));
 

@@ -20,7 +20,7 @@ import { expandMatrix } from '../../harness/scenario/matrix.ts';
 import { Rig } from '../../harness/scenario/rig.ts';
 import { runStep } from '../../harness/scenario/step-runner.ts';
 import { stepImpl } from '../../harness/scenario/steps/index.ts';
-import type { CellResult, Side } from '../../harness/scenario/types.ts';
+import type { CellResult, Side } from '../../harness/results/model.ts';
 
 const Nh = 16;
 const Ne = 16;

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { judge, type JudgeContext } from '../../harness/scenario/expect.ts';
 import type { Expectation } from '../../harness/scenario/schema.ts';
-import type { Measurement } from '../../harness/scenario/types.ts';
+import type { Measurement } from '../../harness/results/model.ts';
 
 const sweepDb: Expectation = {
   spec: 'bit(i)',

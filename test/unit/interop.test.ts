@@ -1,6 +1,6 @@
 import t from 'tap';
 import { evaluateInterop } from '../../harness/scenario/interop.ts';
-import type { CellResult, CheckResult, Status } from '../../harness/scenario/types.ts';
+import type { CellResult, CheckResult, Status } from '../../harness/results/model.ts';
 
 /** A sweep step's checks as the executor produces them, from per-bit receiver observations. */
 function sweep(direction: 'host-to-ep' | 'ep-to-host', bits: number[], observe: (i: number) => Record<string, unknown>): CheckResult[] {

@@ -6,7 +6,7 @@ import { parseScenario } from '../../harness/scenario/load.ts';
 import { cellError } from '../../harness/scenario/execute.ts';
 import { expandMatrix } from '../../harness/scenario/matrix.ts';
 import { buildRunResult } from '../../harness/scenario/run.ts';
-import type { CellKernel, CellResult, CheckResult, Status } from '../../harness/scenario/types.ts';
+import type { CellKernel, CellResult, CheckResult, Status } from '../../harness/results/model.ts';
 
 // KCIDB I/O schema v5 as docs/kcidb.md describes it: required fields, id and origin patterns, the
 // status enum, dotted paths; no null anywhere; no property outside the schema's lists.

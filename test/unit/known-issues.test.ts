@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { globMatch } from '../../harness/compare/glob.ts';
 import { applyKnownIssues, loadKnownIssues, parseKnownIssues } from '../../harness/compare/known-issues.ts';
-import type { CellResult } from '../../harness/scenario/types.ts';
+import type { CellResult } from '../../harness/results/model.ts';
 
 /** The excerpt's first `file:line:col: message` line. */
 function problem(source: string): string {

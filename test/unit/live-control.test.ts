@@ -11,7 +11,7 @@ import { HarnessError } from '../../harness/errors.ts';
 import { answer, parseRequest, sendRequest, serveControl } from '../../harness/run/control.ts';
 import { cellDirOf, sshPortOf, stepExitCode } from '../../harness/run/live.ts';
 import { followWire, formatWireEvent, WireCounters } from '../../harness/run/wire-follow.ts';
-import type { StepResult } from '../../harness/scenario/types.ts';
+import type { StepResult } from '../../harness/results/model.ts';
 
 t.test('requests are validated', async (t) => {
   t.same(parseRequest('{"op":"ping"}'), { op: 'ping' });

@@ -16,7 +16,7 @@ import { loadScenario } from '../../harness/scenario/load.ts';
 import type { Rig } from '../../harness/scenario/rig.ts';
 import { mw } from '../../harness/scenario/steps/data.ts';
 import { Out } from '../../harness/scenario/steps/util.ts';
-import type { Measurement } from '../../harness/scenario/types.ts';
+import type { Measurement } from '../../harness/results/model.ts';
 
 const root = join(import.meta.dirname, '../..');
 const mwTrans = readFileSync(join(root, 'test/fixtures/captured/ntb-tool-mw-trans.txt'), 'utf8');

@@ -6,7 +6,7 @@ import { createEmitter, type HarnessEvent } from '../../harness/events.ts';
 import { buildMeter, estimateBuild, isObjectLine, previousBuilds, remainingMs, type PreviousBuild } from '../../harness/kernel/build-progress.ts';
 import { attachProgress, ProgressBoard, progressListener } from '../../harness/report/progress.ts';
 import { progress } from '../../harness/util/log.ts';
-import type { StepResult } from '../../harness/scenario/types.ts';
+import type { StepResult } from '../../harness/results/model.ts';
 
 /** A clock the test moves, and a stream that keeps what was written. */
 function rig(live = false) {

@@ -18,7 +18,7 @@ import { parseScenario } from '../../harness/scenario/load.ts';
 import type { CellContext } from '../../harness/scenario/context.ts';
 import { expandMatrix } from '../../harness/scenario/matrix.ts';
 import { buildRunResult, runScenario } from '../../harness/scenario/run.ts';
-import type { CellKernel, CellResult, CheckResult, Status, StepResult } from '../../harness/scenario/types.ts';
+import type { CellKernel, CellResult, CheckResult, Status, StepResult } from '../../harness/results/model.ts';
 
 const scenario = parseScenario(
   [

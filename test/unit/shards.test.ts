@@ -9,7 +9,7 @@ import { attachReporters } from '../../harness/report/index.ts';
 import { loadScenario } from '../../harness/scenario/load.ts';
 import { expandMatrix, type Cell } from '../../harness/scenario/matrix.ts';
 import { buildRunResult } from '../../harness/scenario/run.ts';
-import type { CellResult, CheckResult, RunResult, Status, StepResult } from '../../harness/scenario/types.ts';
+import type { CellResult, CheckResult, RunResult, Status, StepResult } from '../../harness/results/model.ts';
 import { mergeRuns, writeShardRecord } from '../../harness/shard/merge.ts';
 import { parseShard, planShards, selectShard } from '../../harness/shard/select.ts';
 import { repoRoot } from '../../harness/util/paths.ts';

@@ -7,7 +7,7 @@ import { loadScenario, parseScenario } from '../../harness/scenario/load.ts';
 import { STEP_TYPES } from '../../harness/scenario/schema-steps.ts';
 import { stepsTable } from '../../harness/scenario/steps-doc.ts';
 import { SETUP, STEP_ENTRIES, stepEntry, stepImpl } from '../../harness/scenario/steps/index.ts';
-import type { CellResult } from '../../harness/scenario/types.ts';
+import type { CellResult } from '../../harness/results/model.ts';
 
 const shipped = join(import.meta.dirname, '../../scenarios');
 

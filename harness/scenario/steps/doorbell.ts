@@ -4,7 +4,7 @@
  */
 import { singleOrList } from '../../ntb/interrupts.ts';
 import type { Rig } from '../rig.ts';
-import type { Side } from '../types.ts';
+import type { Side } from '../../results/model.ts';
 import type { DoorbellClearStep } from './doorbell-clear.ts';
 import type { DoorbellMultiStep } from './doorbell-multi.ts';
 import type { DoorbellSweepStep } from './doorbell-sweep.ts';

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { readInterrupts, vectorDeltas } from '../../ntb/interrupts.ts';
-import type { Measurement } from '../types.ts';
+import type { Measurement } from '../../results/model.ts';
 import type { Rig } from '../rig.ts';
 import { defineStep, stepSchema, type StepOf } from './define.ts';
 import { NTB_ADDR, netdevState } from './netdev.ts';

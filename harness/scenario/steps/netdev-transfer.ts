@@ -13,7 +13,7 @@ import { defineStep, direction, stepSchema, type StepOf } from './define.ts';
 import { activeQps, enableVectorMaskProbe, NTB_ADDR, netdevState, parseVectorMasks, readQpStats, readTrace } from './netdev.ts';
 import { directions, sides, type Direction } from './observe.ts';
 import type { Rig } from '../rig.ts';
-import type { Side } from '../types.ts';
+import type { Side } from '../../results/model.ts';
 import { setBits, sleep, type Out } from './util.ts';
 
 const schema = stepSchema(

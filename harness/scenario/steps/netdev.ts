@@ -8,7 +8,7 @@ import type { GuestExec } from '../../guest/types.ts';
 import { modprobe, rmmod } from '../../ntb/modules.ts';
 import { run, sq } from '../../ntb/shell.ts';
 import type { Rig } from '../rig.ts';
-import type { Side } from '../types.ts';
+import type { Side } from '../../results/model.ts';
 import { sleep } from './util.ts';
 
 /** Addresses on the NTB link; a /24 of their own, apart from QEMU's user network (10.0.2.0/24). */

@@ -11,7 +11,7 @@ import { clearTraceScript, parseDbEventTrace, readTraceScript } from '../../ntb/
 import { parseWaitDb, type NtbTool } from '../../ntb/ntb-tool.ts';
 import { hex, parseKernelInt, run, sq } from '../../ntb/shell.ts';
 import type { Rig } from '../rig.ts';
-import type { Side } from '../types.ts';
+import type { Side } from '../../results/model.ts';
 
 export type Direction = 'host-to-ep' | 'ep-to-host';
 

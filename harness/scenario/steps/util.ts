@@ -2,7 +2,7 @@
 import { HarnessError } from '../../errors.ts';
 import { evalExpr } from '../expr-eval.ts';
 import type { Rig } from '../rig.ts';
-import type { Measurement, Side, Value } from '../types.ts';
+import type { Measurement, Side, Value } from '../../results/model.ts';
 
 /** Collects a step's measurements as it goes, so a step that throws half-way keeps what it saw. */
 export class Out {
