@@ -59,4 +59,9 @@ t.test('Debian 7.2 EP (arm64) with the stock 6.12 host: NTB bring-up through the
   const console = await epConsole(dir);
   t.match(console, /vepc \S+: EPC \S+: aperture/, 'vepc probed on the 7.2 EP');
   t.notMatch(console, /Doorbell BAR set failed|Failed to request doorbell IRQ/, 'vntb set up its polled doorbell BAR');
+  // The EP kernel has PCI_ENDPOINT_MSI_DOORBELL (kernel-configs/since-7.2): the core asked vepc for an
+  // embedded doorbell and, vepc loaded without doorbell=1, got none; vntb fell back to polling
+  // (the interrupt-driven mode is embedded-doorbell.test.ts).
+  t.match(console, /Failed to allocate doorbell: -19/, 'the endpoint core asked vepc for a doorbell and fell back');
+  t.notMatch(console, /Using embedded \(DMA\) doorbell fallback/, 'no embedded doorbell without doorbell=1');
 });
