@@ -18,3 +18,20 @@ t.test('the guest init addresses the interface with that MAC prefix on the same 
   t.match(init, /52:54:00:76:00:\*/);
   t.match(init, new RegExp(`${GUEST_NET.subnet.replace(/\./g, '\\.')}\\.\\$\\(\\(0x\\$a\\)\\)/24`));
 });
+
+t.test('extra packages: only the lib* dependencies are followed, virtual ones skipped', async (t) => {
+  const { parseLibDepends } = await import('../../harness/image/debs.ts');
+  const text = [
+    'iperf3:arm64',
+    '  PreDepends: <init-system-helpers:arm64>',
+    '    init-system-helpers',
+    '  Depends: <debconf:arm64>',
+    '  Depends: <adduser:arm64>',
+    '  Depends: libc6:arm64',
+    '  Depends: libiperf0:arm64',
+    ' |Depends: <debconf:arm64>',
+    '  Depends: <debconf-2.0:arm64>',
+    '    cdebconf:arm64',
+  ].join('\n');
+  t.same(parseLibDepends(text), ['libc6', 'libiperf0']);
+});
