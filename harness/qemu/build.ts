@@ -67,7 +67,7 @@ async function qemuSourceVersion(): Promise<string> {
   return version;
 }
 
-export async function buildLinkQemu(log: (line: string) => void = () => undefined): Promise<QemuBuild> {
+export async function buildLinkQemu(log: (line: string) => void = () => undefined, progress?: (done: number, total: number, elapsedMs: number) => void): Promise<QemuBuild> {
   const srcDir = cachePath('qemu-src');
   await mkdir(srcDir, { recursive: true });
   const dsc = await withLock(srcDir, async () => {
@@ -101,12 +101,20 @@ export async function buildLinkQemu(log: (line: string) => void = () => undefine
     const logFile = join(tmp, 'build.log');
     log(`building QEMU (${dsc.replace(/\.dsc$/, '')} + link devices); log: ${logFile}`);
     const started = Date.now();
+    let lastProgress = 0;
     await run('bash', [join(repoRoot, 'link', 'qemu', 'build.sh'), work, tmp], {
       phase: 'qemu-build',
       code: 'QEMU_BUILD_FAILED',
       env: { QEMU_DEB_SRC_DIR: srcDir },
       logFile,
       excerpt: compilerErrors,
+      // ninja's "[done/total]" prefix, for progress (at most once a second).
+      onOutput: (chunk) => {
+        const last = [...chunk.matchAll(/^\[(\d+)\/(\d+)\]/gm)].at(-1);
+        if (!progress || !last || Date.now() - lastProgress < 1000) return;
+        lastProgress = Date.now();
+        progress(Number(last[1]), Number(last[2]), lastProgress - started);
+      },
     });
     const durationMs = Date.now() - started;
     await writeFile(join(tmp, 'build.json'), JSON.stringify({ dsc, key, durationMs, builtAt: new Date().toISOString() }, null, 2));

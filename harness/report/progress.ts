@@ -153,10 +153,11 @@ export class ProgressBoard {
   }
 }
 
-/** "1234/~2100 objects, ~3m10s left (by this work tree's last build)". */
+/** "1234/~2100 objects, ~3m10s left (by this work tree's last build)", "812/2450 build steps, ~4m left". */
 export function progressDetail(event: Extract<HarnessEvent, { kind: 'progress' }>): string {
   const left = event.remainingMs !== undefined ? `, ~${duration(event.remainingMs)} left${event.basis ? ` (by ${event.basis}'s last build)` : ''}` : '';
-  return `${event.done}${event.total ? `/~${event.total}` : ''} ${event.unit}${left}`;
+  // A total from a previous build is an estimate (~); ninja's own is exact.
+  return `${event.done}${event.total ? `/${event.basis ? '~' : ''}${event.total}` : ''} ${event.unit}${left}`;
 }
 
 const BUILD_LABELS: Record<string, string> = { 'kernel-build': 'kernel', 'qemu-build': 'QEMU with the link devices', 'image-build': 'guest image' };

@@ -25,12 +25,18 @@ export class ArtifactStore {
   ) {}
 
   linkQemu(): Promise<QemuBuild> {
-    this.qemu ??= this.phase('qemu-build', undefined, () => buildLinkQemu(this.log));
+    this.qemu ??= this.phase('qemu-build', undefined, () =>
+      buildLinkQemu(this.log, (done, total, elapsedMs) =>
+        // ninja knows its total: time left by the rate so far.
+        this.emitter.emit({ kind: 'progress', phase: 'qemu-build', done, total, unit: 'build steps', elapsedMs, remainingMs: done > 0 ? Math.round((elapsedMs / done) * (total - done)) : undefined }),
+      ),
+    );
     return this.qemu;
   }
 
-  guest(spec: KernelSpec, arch: Arch): Promise<BootArtifacts> {
-    const key = `${arch} ${spec.name} ${describeSource(spec.source)} ${spec.patches.join(',')} ${spec.fragments.join(',')}`;
+  /** `packages`: the scenario's extra Debian packages for this guest (image/build.ts). */
+  guest(spec: KernelSpec, arch: Arch, packages: string[] = []): Promise<BootArtifacts> {
+    const key = `${arch} ${spec.name} ${describeSource(spec.source)} ${spec.patches.join(',')} ${spec.fragments.join(',')} ${packages.join(',')}`;
     let entry = this.kernels.get(key);
     if (!entry) {
       entry = this.phase('kernel-build', `${spec.name}/${arch}`, async () => {
@@ -39,7 +45,7 @@ export class ArtifactStore {
           log: this.log,
           progress: (p) => this.emitter.emit({ kind: 'progress', phase: 'kernel-build', guest, done: p.objects, unit: 'objects', total: p.estimate?.objects, elapsedMs: p.elapsedMs, remainingMs: remainingMs(p), basis: p.estimate?.basis }),
         });
-        const image = await buildImage(kernel, this.log);
+        const image = await buildImage(kernel, this.log, packages);
         return { kernel, image };
       });
       entry.catch(() => undefined);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEmitter, type HarnessEvent } from '../../harness/events.ts';
 import { buildMeter, estimateBuild, isObjectLine, previousBuilds, remainingMs, type PreviousBuild } from '../../harness/kernel/build-progress.ts';
-import { attachProgress, ProgressBoard, progressListener } from '../../harness/report/progress.ts';
+import { attachProgress, ProgressBoard, progressDetail, progressListener } from '../../harness/report/progress.ts';
 import { progress } from '../../harness/util/log.ts';
 import type { StepResult } from '../../harness/results/model.ts';
 
@@ -77,6 +77,10 @@ t.test('plain lines for a log: state changes, a heartbeat for long jobs, no esca
     ].join('\n'),
   );
   t.notOk(r.text().includes('\u001b'), 'no ANSI codes in a log');
+});
+
+t.test('QEMU: ninja knows its total, so no ~', async (t) => {
+  t.equal(progressDetail({ kind: 'progress', phase: 'qemu-build', done: 812, total: 2450, unit: 'build steps', elapsedMs: 120_000, remainingMs: 240_000 }), '812/2450 build steps, ~4m00s left');
 });
 
 t.test('a failed build says so with its message', async (t) => {
