@@ -112,7 +112,10 @@ async function main(): Promise<void> {
   rows.push(['linked pair: host boot to SSH (ms) / single host boot (ms)', `${pairBoot} / ${fmt(x86.bootMs, 0)}`, fmt(pairBoot / x86.bootMs, 2)]);
 
   // Memory windows: a linked pair of its own, ntb_perf and mwcopy side by side in the same guests.
-  const mw = await measureWindows({ mib: 32, passes: 3, results: join(results, 'mw'), timeoutScale: 1, log: progress });
+  const mw = await measureWindows({ mib: 32, passes: 3, results: join(results, 'mw'), timeoutScale: 1, log: progress }).catch((error: unknown) => {
+    printRows(rows); // what was measured before the window pair failed
+    throw error;
+  });
   rows.unshift(...windowRows(mw, fmt));
 
   printRows(rows);
