@@ -31,7 +31,7 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
   // QEMU builds alongside the kernels; its failure is raised below, after the kernels are reported.
   const linkQemu = store.linkQemu();
   linkQemu.catch(() => undefined);
-  const builds = await Promise.allSettled([store.guest(specs.ep, topology.ep.arch), store.guest(specs.host, topology.host.arch)]);
+  const builds = await Promise.allSettled([store.guest(specs.ep, topology.ep.arch, topology.ep.packages), store.guest(specs.host, topology.host.arch, topology.host.packages)]);
   // Every result names its kernels, also when one side's build failed and the cell never booted.
   const kernels: CellKernels = {};
   if (builds[0].status === 'fulfilled') kernels.ep = cellKernel(specs.ep, builds[0].value.kernel);

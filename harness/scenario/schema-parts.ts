@@ -54,6 +54,10 @@ export const guestTopology = (arch: 'arm64' | 'x86_64') =>
   z.strictObject({
     arch: z.enum(['arm64', 'x86_64']).default(arch),
     memory: z.number().int().min(128).max(2048).default(512).describe('guest RAM in MiB (keep it below the 32-bit hole)'),
+    packages: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'Debian package names'))
+      .default([])
+      .describe("extra Debian packages in this guest's image, resolved for its arch with their libraries (e.g. iperf3, ethtool)"),
   });
 
 const configfsValue = z.union([z.number().int(), z.string()]);
