@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { errorCodesMarkdown } from './error-codes.ts';
 import { HarnessError, isHarnessError } from './errors.ts';
 import { ensureSetup } from './setup/setup.ts';
 import { buildKernel } from './kernel/build.ts';
@@ -223,6 +224,13 @@ program
   .description('print the "Steps and their checks" Markdown table, generated from the step registry')
   .action(() => {
     process.stdout.write(stepsTable());
+  });
+
+program
+  .command('errors')
+  .description('print the error-code catalogue as Markdown (docs/error-codes.md)')
+  .action(() => {
+    process.stdout.write(errorCodesMarkdown());
   });
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
 /**
- * One error type for the whole harness. `code` is stable (scripts may match on it), `phase` says
+ * One error type for the whole harness. `code` is stable (scripts may match on it) and listed with its
+ * meaning in harness/error-codes.ts (docs/error-codes.md), `phase` says
  * what the harness was doing, `guest` which guest it concerned, `kind` whether it is the user's input,
  * the infrastructure, or the code under test.
  */
