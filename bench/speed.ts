@@ -7,7 +7,7 @@
  * Per-phase timings come from results.json (`cells[].phases`). With --baseline DIR, the new run is
  * compared check by check with an earlier results directory (`ntbh compare`), so a speed-up that
  * changed an outcome shows.
- * Run: npx tsx bench/speed.ts [--results DIR] [--cold] [--baseline DIR] [--skip-matrix]
+ * Run: npx tsx bench/speed.ts [--results DIR] [--parallel N] [--cold] [--baseline DIR] [--skip-matrix]
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -92,10 +92,11 @@ async function main(): Promise<void> {
   if (!process.argv.includes('--skip-matrix')) {
     const results = arg('--results') ?? (await mkdtemp(join(repoRoot, 'results', 'bench-speed-')));
     const started = Date.now();
-    const exitCode = await runCommand(join(repoRoot, 'scenarios', 'doorbell-interop.yaml'), { results, timeoutScale: 1, log: progress });
+    const parallel = Number(arg('--parallel') ?? process.env.NTBH_PARALLEL ?? 1);
+    const exitCode = await runCommand(join(repoRoot, 'scenarios', 'doorbell-interop.yaml'), { results, parallel, timeoutScale: 1, log: progress });
     const wallS = (Date.now() - started) / 1000;
     const run = JSON.parse(await readFile(join(results, 'results.json'), 'utf8')) as RunResult;
-    row(`main job warm (${run.cells.length} cells, exit ${exitCode}) wall`, wallS, TARGETS.matrixS, 's');
+    row(`main job warm (${run.cells.length} cells, ${parallel} at a time, exit ${exitCode}) wall`, wallS, TARGETS.matrixS, 's');
     const cellS = run.cells.map((c) => c.durationMs / 1000);
     row('cell, median', median(cellS), TARGETS.cellS, 's');
     row('cell, slowest', Math.max(...cellS), TARGETS.cellS, 's');

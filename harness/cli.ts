@@ -149,6 +149,15 @@ export function timeoutScale(): number {
   return harnessTimeoutScale();
 }
 
+/** NTBH_PARALLEL: cells at a time when --parallel is not given (a positive integer; default 1). */
+function parallelCells(): number {
+  const raw = process.env.NTBH_PARALLEL;
+  if (!raw) return 1;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1) throw new HarnessError(`NTBH_PARALLEL must be a positive integer, not "${raw}"`, { code: 'BAD_OPTIONS', kind: 'input', phase: 'setup' });
+  return value;
+}
+
 function kernelSpecFromOptions(opts: { variant?: string; source?: string; name: string; patches: string[]; fragment: string[] }): KernelSpec {
   if (opts.variant) {
     const base = builtinVariants[opts.variant];
@@ -170,8 +179,9 @@ program
   .option('--host <kernel>', 'host kernel for a single cell: a variant name or a source; EP defaults to stock')
   .option('--shard <i/n>', 'run the i-th of n stable subsets of the cells (merge them with ntbh merge)')
   .option('--known-issues <file>', 'YAML of triaged failures: a matching FAIL is reported as XFAIL with its reason')
-  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[]; ep?: string; host?: string; shard?: string; knownIssues?: string }) => {
-    process.exitCode = await runCommand(file, { ...opts, timeoutScale: timeoutScale(), log: progress });
+  .option('--parallel <n>', 'cells to run at the same time (default: $NTBH_PARALLEL or 1)', (v) => Number(v))
+  .action(async (file: string, opts: { results?: string; strict?: boolean; cell?: string[]; ep?: string; host?: string; shard?: string; knownIssues?: string; parallel?: number }) => {
+    process.exitCode = await runCommand(file, { ...opts, parallel: opts.parallel ?? parallelCells(), timeoutScale: timeoutScale(), log: progress });
   });
 
 // compare, merge, shards, export: harness/compare/cli.ts.

@@ -25,6 +25,8 @@ export interface RunCommandOptions {
   shard?: string;
   /** A known-issues file: matching failures are reported as known (XFAIL) with their reason. */
   knownIssues?: string;
+  /** Cells run at the same time (default 1). Each cell is two guests that mostly wait on each other. */
+  parallel?: number;
   timeoutScale: number;
   log: (line: string) => void;
 }
@@ -65,7 +67,7 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   const result = await runScenario(
     scenario,
     (cell) => bootCell(cell, { scenario, run, key, store, emitter, timeoutScale: options.timeoutScale, log: options.log }),
-    { emitter, strict: options.strict, cells, adjustCell: nightly.adjustCell },
+    { emitter, strict: options.strict, cells, adjustCell: nightly.adjustCell, concurrency: options.parallel },
   );
   await bundles.close();
   const written = await reporters.close();
