@@ -88,6 +88,10 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
       splatsSince: consoles.splatsSince,
       splatGaps: consoles.splatGaps,
       timeoutScale: options.timeoutScale,
+      pause: async (side, paused) => {
+        const guest = side === 'ep' ? pair.ep : pair.host;
+        await guest.qmp?.execute(paused ? 'stop' : 'cont');
+      },
       aborted: () => {
         for (const guest of [pair.ep, pair.host]) {
           if (!guest.running) return `${guest.name} is gone (QEMU exited)`;

@@ -26,6 +26,8 @@ export interface CellContext {
   splatGaps?(mark: unknown, stepId: string): string[];
   /** Multiplies every guest-side timeout (TCG guests run ~13x slower than hardware). */
   timeoutScale: number;
+  /** Stops (true) or resumes (false) a guest's vCPUs through QMP (fault steps); absent where unsupported. */
+  pause?(side: 'ep' | 'host', paused: boolean): Promise<void>;
   /** Set when a guest is gone (QEMU exited, fatal panic): the executor stops at once with this reason. */
   aborted?(): string | undefined;
 }

@@ -70,7 +70,7 @@ t.test('ntb-transport new/new: SSH between the guests, netdev both ways, QP 0 on
   t.same(await leftovers(dir, 'ep-new__host-new'), [], 'no QEMU or SSH process of the run is left');
 });
 
-t.test('faults new/new: MSI drop/delay/duplicate seen exactly, netdev recovers from a link cut, soak clean', async (t) => {
+t.test('faults new/new: MSI drop/delay/duplicate seen exactly, netdev recovers from a link cut and a stopped host, soak clean', async (t) => {
   const { dir, exitCode, results } = await runCell('faults', 'ep-new__host-new');
   t.comment(`artifacts: ${dir}`);
   t.same(problems(results), [], 'no failing check, no unexpected splat');
@@ -78,6 +78,7 @@ t.test('faults new/new: MSI drop/delay/duplicate seen exactly, netdev recovers f
   t.equal(trace.length, 3 + 2 + 2, 'wire.ndjson records every injected fault (3 drops, 2 duplicates, 2 delays)');
   for (const step of ['drop', 'duplicate', 'delay']) t.equal(checks(results, step, 'recovered')[0]?.status, 'PASS', `${step}: the next ring is normal`);
   for (const c of checks(results, 'cut', 'match')) t.equal(c.status, 'PASS', `after the cut ${c.id} intact`);
+  t.equal(checks(results, 'stop-host', 'transfer_survived')[0]?.status, 'PASS', 'a transfer cut by stopping the host finishes intact after cont');
   for (const check of ['lost', 'duplicated']) t.equal(checks(results, 'soak', check)[0]?.value, 0, `soak: ${check} MSIs`);
   t.comment(`soak: ${JSON.stringify(checks(results, 'soak', 'msis')[0]?.detail ?? '')}`);
   t.equal(exitCode, 0, 'ntbh run exits 0');

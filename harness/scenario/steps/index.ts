@@ -12,6 +12,7 @@ import doorbellMulti from './doorbell-multi.ts';
 import doorbellSweep from './doorbell-sweep.ts';
 import doorbellZero from './doorbell-zero.ts';
 import guestNet from './guest-net.ts';
+import guestStop from './guest-stop.ts';
 import linkCycle from './link-cycle.ts';
 import linkUp from './link-up.ts';
 import msiFault from './msi-fault.ts';
@@ -52,6 +53,7 @@ export const STEP_ENTRIES = [
   netdevSoak,
   msiFault,
   guestNet,
+  guestStop,
 ] as const;
 
 export { SETUP } from './setup-step.ts';
