@@ -349,6 +349,14 @@ function kernelsLine(cell: CellResult): string {
     .join('; ');
 }
 
+/** What the setup probed in each guest: the expectations' `known` entries key on these. */
+function capabilitiesLine(cell: CellResult): string {
+  const caps = Object.entries(cell.capabilities);
+  if (caps.length === 0) return '';
+  const list = (value: boolean) => caps.filter(([, v]) => v === value).map(([k]) => esc(k)).join(', ') || 'none';
+  return `<details class="caps"><summary class="meta">capabilities (${caps.length})</summary><p class="meta">present: ${list(true)}</p><p class="meta">absent: ${list(false)}</p></details>`;
+}
+
 /** Per-guest phases (each guest's boot to ready and to SSH): they overlap, so they are listed, not drawn. */
 function guestPhases(cell: ReportCell): string {
   const perGuest = (cell.phases ?? []).filter((p) => p.guest);
@@ -370,6 +378,7 @@ function cellSection(cell: ReportCell, options: HtmlOptions, segments: Segment[]
     cell.message ? `<p class="msg">${badge(cell.status)} ${esc(cell.message)}</p>` : '',
     `<table>${kernelRows.join('')}</table>`,
     params.length ? `<p class="meta">params: ${params.map(([k, v]) => `${esc(k)}=${esc(v)}`).join(', ')}</p>` : '',
+    capabilitiesLine(cell),
     filesSection(options.files?.[cell.id]),
     segments.length ? `<h4>Timing</h4>${bar(segments, segments.reduce((a, s) => a + s.ms, 0))}${legend(segments)}${guestPhases(cell)}` : '',
     `<h4>Steps</h4>`,
