@@ -205,7 +205,7 @@ export function phasesFromRecorded(recorded: RecordedPhase[]): Phase[] {
  * stream, else its steps alone. Outer phases (boot) come first; then each step, split into the
  * phases it reported and the rest of its time; then what came after the steps (teardown).
  */
-export function timingSegments(cell: ReportCell, eventPhases: Phase[] = []): Segment[] {
+export function timingSegments(cell: ReportCell, eventPhases: Phase[] = [], colorOf: (name: string) => string = palette()): Segment[] {
   const phases = cell.phases?.length ? phasesFromRecorded(cell.phases) : eventPhases;
   const list: Phase[] = phases.filter((p) => !p.step && !p.afterSteps);
   for (const step of cell.steps) {
@@ -216,14 +216,22 @@ export function timingSegments(cell: ReportCell, eventPhases: Phase[] = []): Seg
     if (rest > 0) list.push({ name: inner.length ? `${step.id}: rest` : step.id, ms: rest });
   }
   list.push(...phases.filter((p) => p.afterSteps));
-  let stepColor = 0;
-  return list
-    .filter((p) => p.ms > 0)
-    .map((p) => ({
-      name: p.name,
-      ms: p.ms,
-      color: /^boot\b/.test(p.name) ? BOOT_COLOR : p.name === 'setup' || p.name === 'setup: rest' ? SETUP_COLOR : SEGMENT_COLORS[stepColor++ % SEGMENT_COLORS.length]!,
-    }));
+  return list.filter((p) => p.ms > 0).map((p) => ({ name: p.name, ms: p.ms, color: colorOf(p.name) }));
+}
+
+/** Colours by segment name, the same in every cell of a page: boot grey, setup dark blue, the rest in turn. */
+export function palette(): (name: string) => string {
+  const given = new Map<string, string>();
+  return (name) => {
+    if (/^boot\b/.test(name)) return BOOT_COLOR;
+    if (name === 'setup' || name === 'setup: rest') return SETUP_COLOR;
+    let color = given.get(name);
+    if (!color) {
+      color = SEGMENT_COLORS[given.size % SEGMENT_COLORS.length]!;
+      given.set(name, color);
+    }
+    return color;
+  };
 }
 
 function bar(segments: Segment[], scaleMs: number): string {
@@ -417,9 +425,10 @@ function timingSection(run: ReportRun, segmentsOf: Map<string, Segment[]>): stri
     (cell, i) =>
       `<tr><td><a href="#${esc(cellAnchor(cell.id))}">${esc(cell.id)}</a></td><td style="width:70%">${bar(segmentsOf.get(cell.id) ?? [], scale)}</td><td class="meta">${esc(duration(totals[i]!))}</td></tr>`,
   );
-  // The cell with the most segments names the colours (cells of a scenario share their steps).
-  const widest = [...segmentsOf.values()].reduce<Segment[]>((a, s) => (s.length > a.length ? s : a), []);
-  const key = `<div class="legend meta">${widest.map((s) => `<span class="key" style="background:${s.color}"></span>${esc(s.name)}`).join(' ')}</div>`;
+  // Every segment name once, in the order first seen (a name has one colour on the whole page).
+  const names = new Map<string, string>();
+  for (const segments of segmentsOf.values()) for (const s of segments) if (!names.has(s.name)) names.set(s.name, s.color);
+  const key = `<div class="legend meta">${[...names].map(([name, color]) => `<span class="key" style="background:${color}"></span>${esc(name)}`).join(' ')}</div>`;
   return `<table class="grid-bars">${rows.join('')}</table>${key}<p class="meta">Bars share one scale; hover a segment for its name and duration; each cell's section has its own figures.</p>`;
 }
 
@@ -459,7 +468,8 @@ function splatIndex(run: ReportRun): string {
 }
 
 export function renderReportHtml(run: ReportRun, options: HtmlOptions = {}): string {
-  const segmentsOf = new Map(run.cells.map((cell) => [cell.id, timingSegments(cell, options.eventPhases?.[cell.id])]));
+  const colorOf = palette();
+  const segmentsOf = new Map(run.cells.map((cell) => [cell.id, timingSegments(cell, options.eventPhases?.[cell.id], colorOf)]));
   const totals = STATUSES.filter((s) => run.totals[s]).map((s) => badge(s, `${run.totals[s]} ${s}`)).join(' ');
   const tints = Object.entries(STATUS_COLORS)
     .map(([s, c]) => `.t-${s}{background:${c.bg}33}`)

@@ -9,6 +9,7 @@ import {
   doorbellRows,
   esc,
   phasesFromEvents,
+  palette,
   phasesFromRecorded,
   regenerateReport,
   renderReportHtml,
@@ -139,6 +140,17 @@ t.test('timing: recorded phases split the setup step; per-guest phases are not d
   );
   const html = renderReportHtml(r);
   t.ok(html.includes('per guest: boot-ready ep 900 ms, boot-ssh ep 1 s, boot-ssh host 4 s'));
+});
+
+t.test('a segment name has one colour on the whole page', async (t) => {
+  const r = run();
+  const colorOf = palette();
+  const [a, b] = r.cells.slice(0, 2).map((cell) => timingSegments(cell, [], colorOf));
+  const colour = (segments: typeof a, name: string) => segments!.find((s) => s.name === name)?.color;
+  t.ok(colour(a, 'sweep'));
+  t.equal(colour(a, 'sweep'), colour(b, 'sweep'), 'sweep is drawn alike in a cell with setup phases and one without');
+  t.equal(colour(a, 'perf'), colour(b, 'perf'));
+  t.not(colour(a, 'sweep'), colour(a, 'perf'));
 });
 
 t.test('timing without recorded phases: the event stream, else the steps alone', async (t) => {
