@@ -77,7 +77,7 @@ export default defineStep({
     transfer_survived: { spec: 'true', doc: 'the transfer cut by the stop finished by itself, every byte intact' },
     carrier: { spec: 'true', doc: 'carrier on on both sides afterwards', note: 'per side' },
     match: { spec: 'true', doc: 'a fresh transfer each way arrived intact' },
-    mbit_s: { spec: 'value > 0', doc: 'its throughput, Mbit/s' },
+    kbit_s: { spec: 'value > 0', doc: 'its throughput, kbit/s' },
     qps: { spec: 'value > 0', doc: "mask of the receiver's QPs that carried it" },
     vectors: { spec: 'bits(B)', doc: 'doorbell vectors the receiver got (B = qps)' },
     vector_mask: { spec: 'bit(i)', doc: 'db_vector_mask(i) for each vector seen' },

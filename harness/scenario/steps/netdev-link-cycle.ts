@@ -68,7 +68,7 @@ export default defineStep({
     carrier: { spec: 'true', doc: 'carrier back on both sides', note: 'per side' },
     ping: { spec: 'true', doc: 'host→EP ping after the link returned' },
     match: { spec: 'true', doc: 'a transfer after the link returned arrived intact (per direction)' },
-    mbit_s: { spec: 'value > 0', doc: 'its throughput, Mbit/s' },
+    kbit_s: { spec: 'value > 0', doc: 'its throughput, kbit/s' },
     qps: { spec: 'value > 0', doc: "mask of the receiver's QPs that carried it" },
     vectors: { spec: 'bits(B)', doc: 'doorbell vectors the receiver got (B = qps)' },
     vector_mask: { spec: 'bit(i)', doc: 'db_vector_mask(i) for each vector seen' },

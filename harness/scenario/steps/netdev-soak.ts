@@ -78,7 +78,7 @@ async function netdevSoak(rig: Rig, step: NetdevSoakStep, out: Out): Promise<voi
     }
     for (const m of scratch.list) {
       if (m.check === 'match' && m.value !== true) failures.push(`#${n} transfer ${m.label}: ${m.detail ?? 'mismatch'}`);
-      if (m.check === 'mbit_s' && typeof m.value === 'number') rates.push(m.value);
+      if (m.check === 'kbit_s' && typeof m.value === 'number') rates.push(m.value);
     }
   }
   const seconds = (Date.now() - started) / 1000;
@@ -90,7 +90,7 @@ async function netdevSoak(rig: Rig, step: NetdevSoakStep, out: Out): Promise<voi
   out.add('iterations', n, { detail: `${n} in ${seconds.toFixed(0)} s (${((n * 60) / seconds).toFixed(2)}/min)` });
   out.add('failed_iterations', failedIterations, { detail: failures.slice(0, 20).join('; ') || undefined });
   const avg = rates.length ? rates.reduce((a, b) => a + b, 0) / rates.length : 0;
-  out.add('mbit_s', Math.round(avg * 100) / 100, { detail: `mean of ${rates.length} transfers, min ${Math.min(...rates).toFixed(2)}, max ${Math.max(...rates).toFixed(2)}` });
+  out.add('kbit_s', Math.round(avg), { detail: `mean of ${rates.length} transfers, min ${Math.min(...rates)}, max ${Math.max(...rates)}` });
   const counters = `raised ${show(t.raised)}; delivered ${show(t.delivered)}; host irqs ${show(host)}; other outcomes ${[...t.other].map(([r, c]) => `${r}:${c}`).join(' ') || 'none'}`;
   out.add('msis', [...t.delivered.values()].reduce((a, b) => a + b, 0), { detail: counters });
   // Lost: raised but not delivered (by the relay), or delivered but not counted by the host.
@@ -105,7 +105,7 @@ export default defineStep({
   checks: {
     iterations: { spec: 'value > 0', doc: 'iterations run (ping both ways + transfer both ways each)' },
     failed_iterations: { spec: '0', doc: 'iterations with a failed ping or a transfer that did not arrive intact' },
-    mbit_s: { spec: 'value > 0', doc: 'mean transfer throughput, Mbit/s' },
+    kbit_s: { spec: 'value > 0', doc: 'mean transfer throughput, kbit/s' },
     msis: { spec: 'value > 0', doc: 'EP→host MSIs the relay delivered during the soak' },
     lost: { spec: '0', doc: 'MSIs raised by the EP but not delivered, or delivered but not counted in /proc/interrupts (per vector)' },
     duplicated: { spec: '0', doc: 'MSIs delivered more often than raised, or counted by the host more often than delivered (per vector)' },

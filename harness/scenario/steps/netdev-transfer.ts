@@ -81,10 +81,11 @@ export async function transferOnce(rig: Rig, step: Pick<NetdevTransferStep, 'siz
   out.add('match', match, { on: receiver, label: dir, params: { size: bytes }, detail: `sent ${bytes} bytes sha256 ${sum?.slice(0, 16)}…, received ${got[2] ?? 0} bytes sha256 ${(got[0] ?? '').slice(0, 16)}…, nc exit ${rc}` });
   const seconds = (t1 ?? 0) - (t0 ?? 0);
   if (match && seconds > 0) {
-    const mbit = Math.round((bytes * 8) / seconds / 1e4) / 100;
-    out.add('mbit_s', mbit, { on: sender, label: dir, params: { size: bytes }, detail: `${bytes} bytes in ${seconds.toFixed(2)} s (guest clock)` });
+    // Integer kbit/s: expressions compare integers.
+    const kbit = Math.round((bytes * 8) / seconds / 1000);
+    out.add('kbit_s', kbit, { on: sender, label: dir, params: { size: bytes }, detail: `${bytes} bytes in ${seconds.toFixed(2)} s (guest clock)` });
   } else {
-    out.unavailable('mbit_s', match ? 'transfer took under the clock resolution' : 'the transfer did not complete intact', { on: sender, label: dir });
+    out.unavailable('kbit_s', match ? 'transfer took under the clock resolution' : 'the transfer did not complete intact', { on: sender, label: dir });
   }
 
   // Per queue pair: which QPs carried the data, which vectors their doorbells arrived on.
@@ -124,7 +125,7 @@ export default defineStep({
   appliesTo: ['pci-epf-vntb'],
   checks: {
     match: { spec: 'true', doc: 'every byte arrived: sizes and sha256 agree, nc exited 0' },
-    mbit_s: { spec: 'value > 0', doc: 'throughput in Mbit/s, timed by the sender from connect to the end of the stream (guest clock)' },
+    kbit_s: { spec: 'value > 0', doc: 'throughput in kbit/s, timed by the sender from connect to the end of the stream (guest clock)' },
     qps: { spec: 'value > 0', doc: "mask of the receiver's queue pairs whose rx_pkts rose" },
     vectors: { spec: 'bits(B)', doc: 'distinct vectors ntb_db_event got on the receiver (kprobe); QP q rings bit q', note: 'B = qps' },
     vector_mask: { spec: 'bit(i)', doc: 'what db_vector_mask(i) answered ntb_transport for each vector i seen (kprobe on the driver op)' },
