@@ -104,7 +104,7 @@ t.test('a cell\'s bundle, moved to another directory, reproduces the cell\'s sta
   await rename(bundle, moved);
   const rerun = await mkdtemp(join(repoRoot, 'results', 'e2e-reproduce-'));
   const result = await execa('sh', [join(moved, 'reproduce.sh'), '--results', rerun], { cwd: away, env: { NTBH_HOME: repoRoot }, reject: false, all: true });
-  t.comment(result.all.split('\n').filter((l) => /^(tools|inputs|  |REPRODUCED|NOT REPRODUCED|\d+ check)/.test(l)).join('\n'));
+  t.comment(result.all.split('\n').filter((l) => /^(tools:|inputs:|  (same|DIFFERS) |REPRODUCED|NOT REPRODUCED|\d+ check)/.test(l)).join('\n'));
   const outcome = JSON.parse(await readFile(join(rerun, 'reproduce.json'), 'utf8')) as { reproduced: boolean; differences: unknown[]; exitCode: number };
   t.same(outcome.differences, [], 'every check has its recorded status');
   t.ok(outcome.reproduced, 'REPRODUCED');
