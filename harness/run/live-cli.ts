@@ -74,7 +74,7 @@ export function registerLiveCommands(program: Command): void {
       // Ctrl-C ends the follow quietly (the teardown handler has nothing of ours to stop).
       process.once('SIGINT', () => abort.abort());
       process.once('SIGTERM', () => abort.abort());
-      await followWire(path, { once: opts.once, quiet: opts.quiet, signal: abort.signal, write: (text) => void process.stdout.write(text) });
+      await followWire(path, { once: opts.once, quiet: opts.quiet, signal: abort.signal, tty: process.stdout.isTTY === true, write: (text) => void process.stdout.write(text) });
     });
 
   program

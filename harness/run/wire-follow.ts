@@ -7,6 +7,9 @@ import { open } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WireEvent } from '../link/types.ts';
 
+/** Carriage return and erase-line: the terminal's status line is rewritten in place. */
+const CLEAR_LINE = '\r\x1b[K';
+
 /** MSI outcomes per host vector, as the relay recorded them. */
 export class WireCounters {
   readonly delivered = new Map<number, number>();
@@ -64,6 +67,8 @@ export interface FollowOptions {
   /** Stops following when aborted. */
   signal?: AbortSignal;
   pollMs?: number;
+  /** A terminal: the counters are one status line kept below the messages and rewritten in place. */
+  tty?: boolean;
 }
 
 /** Reads `path` from the start and keeps reading what is appended; returns the final counters. */
@@ -73,6 +78,8 @@ export async function followWire(path: string, options: FollowOptions): Promise<
   let position = 0;
   let partial = '';
   const buffer = Buffer.alloc(64 * 1024);
+  /** The status line currently on the terminal (tty mode), '' when none. */
+  let status = '';
   try {
     for (;;) {
       let changed = false;
@@ -91,14 +98,28 @@ export async function followWire(path: string, options: FollowOptions): Promise<
           } catch {
             continue;
           }
-          if (!options.quiet) options.write(`${formatWireEvent(event)}\n`);
+          if (!options.quiet) options.write(`${status ? CLEAR_LINE : ''}${formatWireEvent(event)}\n`);
+          if (!options.quiet) status = '';
           changed = counters.add(event) || changed;
         }
       }
-      if (changed || options.once) options.write(`rings: ${counters.format()}\n`);
-      if (options.once || options.signal?.aborted) return counters;
+      if (options.tty && !options.once) {
+        // Redrawn after each batch of messages (they cleared it) and whenever it changed.
+        const line = `rings: ${counters.format()}`;
+        if (line !== status) options.write(`${CLEAR_LINE}${line}`);
+        status = line;
+      } else if (changed || options.once) {
+        options.write(`rings: ${counters.format()}\n`);
+      }
+      if (options.once || options.signal?.aborted) {
+        if (status) options.write('\n');
+        return counters;
+      }
       await sleep(options.pollMs ?? 250, undefined, { signal: options.signal }).catch(() => undefined);
-      if (options.signal?.aborted) return counters;
+      if (options.signal?.aborted) {
+        if (status) options.write('\n');
+        return counters;
+      }
     }
   } finally {
     await handle.close();

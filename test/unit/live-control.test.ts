@@ -137,3 +137,25 @@ t.test('wire counters and the follower', async (t) => {
   await followWire(trace, { once: true, quiet: true, write: (text) => (once += text) });
   t.equal(once, 'rings: link up; MSI delivered v1=1\n', '--once --quiet: the counters only');
 });
+
+t.test('wire on a terminal: the counters are one status line redrawn in place', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'wire-tty-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const trace = join(dir, 'wire.ndjson');
+  const line = (e: object) => `${JSON.stringify({ link: 0, ...e })}\n`;
+  await writeFile(trace, line({ t: 1, from: 'relay', type: 'PLUGGED' }));
+  let out = '';
+  const abort = new AbortController();
+  const following = followWire(trace, { signal: abort.signal, pollMs: 20, tty: true, write: (text) => (out += text) });
+  await sleep(100);
+  t.match(out, /PLUGGED\n\r\x1b\[Krings: link up; MSI delivered \(none\)$/, 'status line after the messages, no newline');
+  const drawn = out.length;
+  await sleep(100);
+  t.equal(out.length, drawn, 'not redrawn while nothing changes');
+  await appendFile(trace, line({ t: 2, from: 'relay', type: 'MSI', number: 2, vector: 1, result: 'delivered' }));
+  await sleep(100);
+  t.match(out.slice(drawn), /^\r\x1b\[K\s+0\.002s\s+relay\s+MSI number=2 vector=1 result=delivered\n\r\x1b\[Krings: link up; MSI delivered v1=1$/, 'the message replaces the status line, which is drawn again below it');
+  abort.abort();
+  await following;
+  t.ok(out.endsWith('v1=1\n'), 'the status line is ended on exit');
+});
