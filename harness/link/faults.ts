@@ -11,7 +11,7 @@ export interface MsiFault {
   action: MsiFaultAction;
   /** How many of the next raises on this vector it applies to. */
   count: number;
-  /** For `delay`: milliseconds the raise is held before it is forwarded. */
+  /** For `delay`: milliseconds the raise is held; for `duplicate`: the gap before the copy (default 0). */
   delayMs?: number;
 }
 

@@ -249,7 +249,9 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
     if (fault?.action === 'drop') return this.deliver(message.irqType, message.number, 'dropped', raisedAt);
     if (fault?.action === 'delay') return this.faults.later(fault.delayMs, forward);
     forward();
-    if (fault?.action === 'duplicate') forward();
+    // The copy goes after a gap: two MSIs of one vector back to back would coalesce in the guest's
+    // interrupt controller (one pending bit per vector) and the duplicate would be invisible.
+    if (fault?.action === 'duplicate') this.faults.later(fault.delayMs, forward);
   }
 
   /**

@@ -16,7 +16,7 @@ const schema = stepSchema(
     action: z.enum(['drop', 'delay', 'duplicate']),
     bit: z.number().int().min(0).max(29).default(0).describe('doorbell bit the EP rings; its host vector is bit + 2'),
     count: z.number().int().min(1).max(64).default(3).describe('MSIs the fault applies to'),
-    delay_ms: z.number().int().min(1).max(60_000).default(500).describe('for delay: how long the relay holds each MSI'),
+    delay_ms: z.number().int().min(1).max(60_000).default(500).describe('delay: how long the relay holds each MSI; duplicate: the gap before the copy'),
   },
   'make the relay drop, delay or duplicate the next N MSIs of one vector while the EP rings it; the host must see exactly what was delivered',
 );
@@ -47,7 +47,9 @@ async function msiFault(rig: Rig, step: MsiFaultStep, out: Out): Promise<void> {
   try {
     for (let r = 1; r <= step.count; r++) {
       const label = `${step.action} ring ${r}`;
-      const o = await ringAndObserve(rig, tools, 'ep-to-host', bit(step.bit), { expectChange: step.action !== 'drop' });
+      // A duplicate's copy comes delay_ms after the first MSI, which already set db: keep watching past it.
+      const settlePolls = step.action === 'duplicate' ? Math.ceil(step.delay_ms / 10) + 20 : undefined;
+      const o = await ringAndObserve(rig, tools, 'ep-to-host', bit(step.bit), { expectChange: step.action !== 'drop', settlePolls });
       const detail = `wire ${JSON.stringify(o.wireVectors ?? null)}, host irqs ${JSON.stringify(o.msiVectors ?? null)}, ntb_db_event ${JSON.stringify(o.kprobeVectors ?? null)}`;
       out.add('ring_ok', o.ringOk, { on: 'ep', label, detail: o.ringError });
       out.add('wire', count(o.wireVectors, vector), { on: 'host', label, params: { n }, detail });
@@ -82,6 +84,6 @@ export default defineStep({
     recovered: { spec: 'true', doc: 'with the faults used up, the next ring arrives once, on its vector, and sets its bit' },
   },
   run: msiFault,
-  budget: (s) => 120 + 60 * (s.count + 1) + (s.action === 'delay' ? (s.delay_ms / 1000) * (s.count + 1) : 0),
+  budget: (s) => 120 + 60 * (s.count + 1) + (s.action === 'drop' ? 0 : (s.delay_ms / 1000) * (s.count + 1)),
   docs: { lead: 'per faulted ring' },
 });
