@@ -81,9 +81,16 @@ export function registerLiveCommands(program: Command): void {
     .command('step')
     .description('run one of the scenario\'s steps on the live pair of `ntbh up` and print its checks')
     .argument('<run-dir>', 'the run directory of `ntbh up`')
-    .argument('<step>', 'the step id (ntbh up lists them)')
+    .argument('[step]', 'the step id (without it: list the live cell\'s steps)')
     .option('--json', 'print the step result as JSON')
-    .action(async (runDir: string, stepId: string, opts: { json?: boolean }) => {
+    .action(async (runDir: string, stepId: string | undefined, opts: { json?: boolean }) => {
+      if (stepId === undefined) {
+        const ping = await sendRequest(join(runDir, CONTROL_SOCKET), { op: 'ping' }, 30_000);
+        if (!ping.ok) throw new HarnessError(ping.error.message, { code: ping.error.code, kind: 'infra', phase: 'step' });
+        const live = ping.result as { cell: string; steps: string[] };
+        process.stdout.write(`${live.cell}: ${live.steps.join(' ')}\n`);
+        return;
+      }
       // The up process scales the step's own budget; this only guards against a hung pair.
       const response = await sendRequest(join(runDir, CONTROL_SOCKET), { op: 'step', step: stepId }, 3 * 3600_000);
       if (!response.ok) throw new HarnessError(response.error.message, { code: response.error.code, kind: 'input', phase: 'step', excerpt: response.error.excerpt });

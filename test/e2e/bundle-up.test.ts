@@ -148,6 +148,8 @@ t.test('ntbh up: ssh into both guests, a doorbell step on the live pair, wire sh
   wire.child.kill('SIGINT');
   await new Promise((resolve) => wire.child.once('exit', resolve));
 
+  const list = await execa(process.execPath, [ntbh, 'step', dir], { cwd: repoRoot, reject: false });
+  t.equal(list.stdout.trim(), `${CELL}: ${live.steps.join(' ')}`, 'ntbh step without a step lists them');
   const bad = await execa(process.execPath, [ntbh, 'step', dir, 'no-such-step'], { cwd: repoRoot, reject: false, all: true });
   t.equal(bad.exitCode, 3, 'an unknown step is bad input');
   t.match(bad.all, /NO_SUCH_STEP/);
