@@ -171,7 +171,7 @@ export function sshPortOf(cmdline: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** The cell directory of a run a guest command is meant for: --cell, live.json's, or the only one. */
+/** The cell directory of a run a guest command is meant for: --cell, live.json's, the only one, or the only one running. */
 export async function cellDirOf(runDir: string, cell?: string): Promise<string> {
   if (cell) {
     if (!existsSync(join(runDir, cell))) throw new HarnessError(`${runDir} has no cell ${cell}`, { code: 'NO_SUCH_CELL', kind: 'input', phase: 'ssh' });
@@ -182,6 +182,9 @@ export async function cellDirOf(runDir: string, cell?: string): Promise<string> 
   const entries = await readdir(runDir, { withFileTypes: true }).catch(() => []);
   const cells = entries.filter((e) => e.isDirectory() && (existsSync(join(runDir, e.name, 'wire.ndjson')) || existsSync(join(runDir, e.name, 'ep')))).map((e) => e.name);
   if (cells.length === 1) return join(runDir, cells[0]!);
+  // While `ntbh run` goes through a matrix: the cell whose QEMU still runs (qemu.stderr is written when it exits).
+  const running = cells.filter((c) => existsSync(join(runDir, c, 'ep', 'qemu.cmdline')) && !existsSync(join(runDir, c, 'ep', 'qemu.stderr')));
+  if (running.length === 1) return join(runDir, running[0]!);
   throw new HarnessError(cells.length === 0 ? `${runDir} has no cell directories (is it a run directory?)` : `${runDir} has ${cells.length} cells: choose one with --cell`, {
     code: 'NO_SUCH_CELL',
     kind: 'input',

@@ -96,6 +96,12 @@ t.test('ssh port from a recorded QEMU command line; the cell of a run', async (t
   t.equal(await cellDirOf(run), join(run, 'ep-a__host-b'), 'the only cell');
   await mkdir(join(run, 'ep-c__host-d', 'ep'), { recursive: true });
   await t.rejects(cellDirOf(run), { code: 'NO_SUCH_CELL', message: /2 cells/ });
+  // A matrix run in progress: the cell whose EP QEMU has not exited yet (no qemu.stderr).
+  for (const cell of ['ep-a__host-b', 'ep-c__host-d']) await writeFile(join(run, cell, 'ep', 'qemu.cmdline'), 'qemu\n');
+  await writeFile(join(run, 'ep-a__host-b', 'ep', 'qemu.stderr'), '');
+  t.equal(await cellDirOf(run), join(run, 'ep-c__host-d'), 'the running cell');
+  await writeFile(join(run, 'ep-c__host-d', 'ep', 'qemu.stderr'), '');
+  await t.rejects(cellDirOf(run), { code: 'NO_SUCH_CELL' }, 'none running: ask');
   t.equal(await cellDirOf(run, 'ep-c__host-d'), join(run, 'ep-c__host-d'), '--cell');
   await writeFile(join(run, 'live.json'), JSON.stringify({ cell: 'ep-c__host-d' }));
   t.equal(await cellDirOf(run), join(run, 'ep-c__host-d'), "live.json's cell");
