@@ -39,6 +39,9 @@ export function qemuArgs(input: QemuCommandInput): string[] {
   args.push('-machine', `${machine},accel=${input.accel}`);
   if (input.arch === 'arm64') args.push('-cpu', input.accel === 'kvm' ? 'host' : 'max');
   else if (input.accel === 'kvm') args.push('-cpu', 'host');
+  // RDRAND seeds the guest's CRNG at boot. Without it an x86 TCG guest's getrandom() (dropbear's first
+  // key exchange) blocks for ~2 s of jitter entropy; arm64's -cpu max has RNDR for the same reason.
+  else args.push('-cpu', 'qemu64,+rdrand');
   args.push('-smp', String(input.cpus), '-m', `${input.memoryMiB}M`);
   if (input.ramFile) {
     args.push('-object', `memory-backend-file,id=ram0,size=${input.memoryMiB}M,mem-path=${input.ramFile},share=on`);
