@@ -37,7 +37,7 @@ function headline(cmp: Comparison): string {
     ['missing checks', cmp.missingChecks.length],
     ['new splats', cmp.newSplats.length],
   ] as const;
-  const parts = [...counts, ...extra.filter(([, n]) => n > 0)].map(([name, n]) => `${n} ${name}`);
+  const parts = [...counts, ...extra.filter(([, n]) => n > 0)].map(([name, n]) => `${name}: ${n}`);
   return parts.length ? parts.join(', ') : `no changes (${cmp.unchanged} statuses compared)`;
 }
 
