@@ -2,7 +2,8 @@
  * results.json: the machine-readable result. Top-level `status`; `cells[]` each with id, ep, host,
  * kernels (per side: release, source, sourceId, sha256, name, arch, key, ...), status and steps[]
  * (id, status, values = measured, checks with expected/known); capabilities, params, durationMs,
- * message; the interop groups; totals and the exit code.
+ * message; phases (where the cell's time went: boot, per-guest boot-ready/boot-ssh, setup parts, each
+ * step, teardown); the interop groups; totals and the exit code.
  */
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,6 +33,7 @@ export function resultsJson(run: RunResult): Record<string, unknown> {
       ...(cell.message ? { message: cell.message } : {}),
       capabilities: cell.capabilities,
       params: cell.params,
+      ...(cell.phases ? { phases: cell.phases } : {}),
       steps: cell.steps.map((step) => ({
         id: step.id,
         type: step.type,
