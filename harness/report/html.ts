@@ -569,15 +569,27 @@ export async function writeReportHtml(dir: string, run: ReportRun, eventPhases: 
   return path;
 }
 
-/** The reporter: collects the cells' phases as they happen, writes report.html at run-end. */
-export function htmlReporter(dir: string, pending: Promise<string>[]): (event: Stamped) => void {
+export interface HtmlReporter {
+  listener: (event: Stamped) => void;
+  /** Writes report.html for the run that ended (none if no run-end came); call when the run's files are all written. */
+  write(): Promise<string | undefined>;
+}
+
+/**
+ * The reporter: collects the cells' phases as they happen and keeps the run-end; the page is
+ * written on write(), after the run's other writers (the cells' bundles) are done, so its links
+ * name every file a later `ntbh report` would find.
+ */
+export function htmlReporter(dir: string): HtmlReporter {
   const events: Stamped[] = [];
-  return (event) => {
-    if ((event.kind === 'phase' && event.cell) || event.kind === 'step-start' || event.kind === 'step-end' || event.kind === 'cell-end') events.push(event);
-    if (event.kind !== 'run-end') return;
-    // Through results.json's shape, so a regenerated report is the same page.
-    const run = reportRunFromJson(JSON.parse(JSON.stringify(resultsJson(event.run))));
-    pending.push(writeReportHtml(dir, run, phasesFromEvents(events)));
+  let run: ReportRun | undefined;
+  return {
+    listener: (event) => {
+      if ((event.kind === 'phase' && event.cell) || event.kind === 'step-start' || event.kind === 'step-end' || event.kind === 'cell-end') events.push(event);
+      // Through results.json's shape, so a regenerated report is the same page.
+      if (event.kind === 'run-end') run = reportRunFromJson(JSON.parse(JSON.stringify(resultsJson(event.run))));
+    },
+    write: async () => (run ? writeReportHtml(dir, run, phasesFromEvents(events)) : undefined),
   };
 }
 

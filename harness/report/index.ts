@@ -36,6 +36,7 @@ export async function attachReporters(emitter: Emitter, options: ReporterOptions
   const color = options.color ?? (process.stdout.isTTY === true && !process.env.NO_COLOR);
   const ndjson = ndjsonReporter(options.dir);
   const pending: Promise<string>[] = [];
+  const html = htmlReporter(options.dir);
   const offs = [
     emitter.on(ndjson.listener),
     emitter.on(summaryReporter({ write, color })),
@@ -44,12 +45,15 @@ export async function attachReporters(emitter: Emitter, options: ReporterOptions
       const run: RunResult = event.run;
       pending.push(writeResultsJson(options.dir, run), writeJunit(options.dir, run), writeTap(options.dir, run), writeMarkdownSummary(options.dir, run), writeKcidb(options.dir, run));
     }),
-    emitter.on(htmlReporter(options.dir, pending)),
+    emitter.on(html.listener),
   ];
   return {
     async close() {
       live?.stop();
       const paths = await Promise.all(pending);
+      // Last: its links list the cells' files, bundles included.
+      const page = await html.write();
+      if (page) paths.push(page);
       offs.forEach((off) => off());
       await ndjson.close();
       return [ndjson.path, ...paths];
