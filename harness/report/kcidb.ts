@@ -211,7 +211,8 @@ export function kcidbExport(run: RunResult, options: KcidbOptions = {}): KcidbDa
 
 export async function writeKcidb(dir: string, run: RunResult): Promise<string> {
   const path = join(dir, 'kcidb.json');
-  await writeFile(`${path}.tmp`, `${JSON.stringify(kcidbExport(run), null, 2)}\n`);
+  // Compact: written with every run and several hundred tests per cell; `ntbh export kcidb` pretty-prints.
+  await writeFile(`${path}.tmp`, `${JSON.stringify(kcidbExport(run))}\n`);
   await rename(`${path}.tmp`, path);
   return path;
 }
