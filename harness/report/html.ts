@@ -305,6 +305,9 @@ function doorbellTable(step: StepResult): string {
 // ---------------------------------------------------------------------------------------------
 // Sections
 
+/** What a reader came for: failed, broken and unexpectedly passing cells and steps start open. */
+const OPEN: Status[] = ['FAIL', 'ERROR', 'XPASS'];
+
 function checksTable(step: StepResult): string {
   if (step.checks.length === 0) return '';
   const rows = step.checks.map(
@@ -330,7 +333,7 @@ function stepSection(step: StepResult, cellId: string): string {
     checksTable(step),
     taintTable(step),
   ].join('');
-  return `<details class="step" id="${esc(`${cellAnchor(cellId)}--${step.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`)}"><summary>${summary}</summary>${body || '<p class="meta">no checks</p>'}</details>`;
+  return `<details class="step"${OPEN.includes(step.status) ? ' open' : ''} id="${esc(`${cellAnchor(cellId)}--${step.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`)}"><summary>${summary}</summary>${body || '<p class="meta">no checks</p>'}</details>`;
 }
 
 function splatSection(cell: CellResult): string {
@@ -382,7 +385,7 @@ function cellSection(cell: ReportCell, options: HtmlOptions, segments: Segment[]
   });
   const params = Object.entries(cell.params);
   return [
-    `<details class="cell" id="${esc(cellAnchor(cell.id))}" data-status="${esc(cell.status)}"><summary>${summary}</summary>`,
+    `<details class="cell"${OPEN.includes(cell.status) ? ' open' : ''} id="${esc(cellAnchor(cell.id))}" data-status="${esc(cell.status)}"><summary>${summary}</summary>`,
     cell.message ? `<p class="msg">${badge(cell.status)} ${esc(cell.message)}</p>` : '',
     `<table>${kernelRows.join('')}</table>`,
     params.length ? `<p class="meta">params: ${params.map(([k, v]) => `${esc(k)}=${esc(v)}`).join(', ')}</p>` : '',

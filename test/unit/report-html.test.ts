@@ -37,8 +37,13 @@ t.test('the matrix grid has a coloured cell per run cell and a blank for each pa
   // Each grid cell links to its section, which exists once.
   for (const id of ['ep-old__host-old', 'ep-new__host-new', 'ep-stock__host-old']) {
     t.ok(html.includes(`href="#${cellAnchor(id)}"`), `${id} linked from the grid`);
-    t.equal(count(html, new RegExp(`<details class="cell" id="${cellAnchor(id)}"`, 'g')), 1, `${id} has one section`);
+    t.equal(count(html, new RegExp(`<details class="cell"( open)? id="${cellAnchor(id)}"`, 'g')), 1, `${id} has one section`);
   }
+  // Failures start open, expected failures closed.
+  t.ok(html.includes(`<details class="cell" open id="${cellAnchor('ep-new__host-new')}"`));
+  t.ok(html.includes(`<details class="cell" open id="${cellAnchor('ep-stock__host-old')}"`));
+  t.ok(html.includes(`<details class="cell" id="${cellAnchor('ep-old__host-old')}"`));
+  t.ok(html.includes(`<details class="step" open id="${cellAnchor('ep-new__host-new')}--sweep"`), 'the failing step too');
   // Headers carry the release each variant booted.
   t.match(html, /<th>old<br><span class="meta">6\.12\.117 arm64<\/span><\/th>/);
 });
