@@ -52,7 +52,8 @@ export function registerNightlyCommands(program: Command): void {
     .argument('<dirs...>', 'the shards\' results directories')
     .requiredOption('--results <dir>', 'the merged results directory (created; must be empty)')
     .action(async (dirs: string[], opts: { results: string }) => {
-      const { run, dir } = await mergeRuns(dirs, { out: opts.results, log: progress });
+      // A `write` of our own: no live progress board replaying the shards' events as if they ran now.
+      const { run, dir } = await mergeRuns(dirs, { out: opts.results, log: progress, write: (text) => void process.stdout.write(text) });
       progress(`merged ${dirs.length} result director${dirs.length === 1 ? 'y' : 'ies'} (${run.cells.length} cells) into ${dir}`);
       process.exitCode = run.exitCode;
     });
