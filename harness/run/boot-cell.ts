@@ -88,6 +88,7 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
       splatsSince: consoles.splatsSince,
       splatGaps: consoles.splatGaps,
       timeoutScale: options.timeoutScale,
+      kernels: { ep: ep.kernel, host: host.kernel },
       pause: async (side, paused) => {
         const guest = side === 'ep' ? pair.ep : pair.host;
         await guest.qmp?.execute(paused ? 'stop' : 'cont');

@@ -6,6 +6,8 @@ import type { HarnessEvent } from '../events.ts';
 import type { GuestExec } from '../guest/types.ts';
 import type { LinkWitness } from '../link/types.ts';
 import type { Splat } from './splats.ts';
+import type { BuiltKernel } from '../ntb/build-facts.ts';
+import type { Side } from '../results/model.ts';
 
 export type { Splat } from './splats.ts';
 
@@ -28,6 +30,8 @@ export interface CellContext {
   timeoutScale: number;
   /** Stops (true) or resumes (false) a guest's vCPUs through QMP (fault steps); absent where unsupported. */
   pause?(side: 'ep' | 'host', paused: boolean): Promise<void>;
+  /** Each side's kernel build, for facts read on the outer machine (capabilities); absent in fakes. */
+  kernels?: Partial<Record<Side, BuiltKernel>>;
   /** Set when a guest is gone (QEMU exited, fatal panic): the executor stops at once with this reason. */
   aborted?(): string | undefined;
 }

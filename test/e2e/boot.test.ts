@@ -12,6 +12,7 @@ import { HarnessError } from '../../harness/errors.ts';
 import { teardownAll } from '../../harness/util/teardown.ts';
 import type { Splat } from '../../harness/detect/console.ts';
 import type { Arch } from '../../harness/kernel/spec.ts';
+import { probeCapabilities, probeCapabilitiesFromBuild } from '../../harness/ntb/capabilities.ts';
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
@@ -47,6 +48,17 @@ for (const arch of ['x86_64', 'arm64'] as Arch[]) {
 
     const uname = await guest.exec('uname -r', { check: true });
     t.equal(uname.stdout.trim(), kernel.release, 'uname -r over SSH is the kernel we built');
+
+    // Capabilities decided from the kernel's build (System.map, config, .ko files) equal the ones probed in
+    // the guest, with the role's driver loaded as the setup step loads it.
+    const side = arch === 'arm64' ? 'ep' : 'host';
+    await guest.exec(`modprobe ${side === 'ep' ? 'pci-epf-vntb' : 'ntb_hw_epf'}`, { check: true });
+    const inGuest = await probeCapabilities(guest, side);
+    const fromBuild = await probeCapabilitiesFromBuild(kernel, guest, side);
+    t.ok(fromBuild, 'the build answers the probes');
+    t.same(fromBuild?.values, inGuest.values, `${side} capabilities from the build equal the in-guest probe's`);
+    t.same(fromBuild?.unknown, inGuest.unknown, 'and so do the undecided ones');
+    t.ok(Object.keys(inGuest.values).length > 5, 'several capabilities were decided');
     const failing = await guest.exec('exit 3');
     t.equal(failing.exitCode, 3, 'exit codes come back');
 
