@@ -143,6 +143,20 @@ function timingOf(base: CellResult, now: CellResult, options: Required<Pick<Comp
     if (Math.abs(delta) < options.timingMinMs || Math.abs(delta) / before.durationMs <= options.timingThreshold) continue;
     out.push({ cell: now.id, step: step.id, baseMs: before.durationMs, newMs: step.durationMs, ratio: delta / before.durationMs });
   }
+  // Infrastructure phases (boot, per-guest boot, teardown, ...) when both runs recorded them; steps are above.
+  const phases = (cell: CellResult) => {
+    const sums = new Map<string, number>();
+    for (const p of cell.phases ?? []) if (!p.name.startsWith('step:')) sums.set(`phase ${p.name}${p.guest ? ` ${p.guest}` : ''}`, (sums.get(`phase ${p.name}${p.guest ? ` ${p.guest}` : ''}`) ?? 0) + p.ms);
+    return sums;
+  };
+  const before = phases(base);
+  for (const [name, ms] of phases(now)) {
+    const old = before.get(name);
+    if (!old || old <= 0 || ms <= 0) continue;
+    const delta = ms - old;
+    if (Math.abs(delta) < options.timingMinMs || Math.abs(delta) / old <= options.timingThreshold) continue;
+    out.push({ cell: now.id, step: name, baseMs: old, newMs: ms, ratio: delta / old });
+  }
   return out;
 }
 

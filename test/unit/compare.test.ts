@@ -68,6 +68,10 @@ t.test('statuses: regressions, fixes, gained fixes, new and missing cells and ch
   t.same(cmp.goneSplats, []);
   t.same(cmp.timing.map((x) => `${x.cell} ${x.step} ${x.baseMs}->${x.newMs}`), ['ep-old__host-stock perf 10000->30000'], 'only the step beyond 50% and 2 s');
   t.same(compareRuns(base, now, { timingThreshold: 3 }).timing, [], 'threshold is an option');
+  // Phases recorded by the runner (boot, teardown) are compared too; step phases are the steps above.
+  const withPhases = (run: RunResult, bootMs: number): RunResult => ({ ...run, cells: run.cells.map((c) => ({ ...c, phases: [{ name: 'boot', ms: bootMs }, { name: 'step:link', ms: 99_999 }] })) });
+  const slowBoot = compareRuns(withPhases(base, 4000), withPhases(now, 9000), { timingThreshold: 1 });
+  t.same(slowBoot.timing.filter((x) => x.step.startsWith('phase ')).map((x) => `${x.cell} ${x.step} ${x.baseMs}->${x.newMs}`), ['ep-old__host-stock phase boot 4000->9000', 'ep-new__host-stock phase boot 4000->9000']);
   t.equal(compareRuns(base, base).exitCode, 0, 'a run against itself');
   t.equal(compareRuns(base, base).unchanged, compareRuns(base, base).unchanged);
   t.same(compareRuns(base, base).changes, []);
