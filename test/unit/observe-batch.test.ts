@@ -27,3 +27,14 @@ t.test('waitDbScript settles on a changed db and reports it, in a real shell', a
   const quiet = execFileSync('/bin/sh', ['-c', tool.waitDbScript(0, 50, 3, false)], { encoding: 'utf8' });
   t.same(parseWaitDb(quiet), { value: 0, changed: false }, 'an unchanged db (kernel prints "0") is not a change');
 });
+
+t.test("waitDbScript's quiet window is measured on the guest's clock, not counted in polls", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ntbh-db-'));
+  writeFileSync(join(dir, 'db'), '0\n');
+  const tool = new NtbTool({ name: 'local' } as GuestExec, dir);
+  const started = Date.now();
+  execFileSync('/bin/sh', ['-c', tool.waitDbScript(0, 500, 3, false)], { encoding: 'utf8' });
+  const took = Date.now() - started;
+  t.ok(took >= 400, `watched the whole window (${took} ms)`);
+  t.ok(took < 2000, `and not much longer (${took} ms)`);
+});
