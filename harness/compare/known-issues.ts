@@ -23,15 +23,15 @@ const statusList = z.union([z.enum(['FAIL', 'ERROR']), z.array(z.enum(['FAIL', '
 
 const issueSchema = z
   .strictObject({
-  scenario: z.string().min(1).optional(),
-  cell: z.string().min(1).optional(),
-  check: z.string().min(1).optional(),
-  /** Only an unexpected-splat check whose every splat title matches (a glob on "guest: title"). */
-  splat: z.string().min(1).optional(),
-  status: statusList.default('FAIL'),
-  reason: z.string().min(1),
-  link: z.string().min(1).optional(),
-  intermittent: z.boolean().default(false),
+    scenario: z.string().min(1).optional(),
+    cell: z.string().min(1).optional(),
+    check: z.string().min(1).optional(),
+    /** Only an unexpected-splat check whose every splat title matches (a glob on "guest: title"). */
+    splat: z.string().min(1).optional(),
+    status: statusList.default('FAIL'),
+    reason: z.string().min(1),
+    link: z.string().min(1).optional(),
+    intermittent: z.boolean().default(false),
   })
   // An entry naming nothing would turn every failure of every run into a known one.
   .refine((issue) => issue.cell !== undefined || issue.check !== undefined || issue.splat !== undefined, { message: "an entry needs a 'cell', 'check' or 'splat' pattern" })
