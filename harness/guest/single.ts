@@ -14,6 +14,8 @@ export interface SingleGuestOptions {
   log: (line: string) => void;
   timeoutScale?: number;
   extraCmdline?: string[];
+  /** Out-of-tree modules to build into the kernel (default: the EPC driver; tests add test/modules/*). */
+  extraModules?: string[];
   /** x86: boot without the IOMMU (a bare baseline). */
   iommu?: boolean;
   qemuBinary?: string;
@@ -22,7 +24,7 @@ export interface SingleGuestOptions {
 
 /** Builds (or reuses) kernel and image for one arch and boots a guest from them, up to SSH. */
 export async function bootSingle(options: SingleGuestOptions): Promise<{ guest: Guest; kernel: KernelArtifact }> {
-  const kernel = await buildKernel(options.spec, options.arch, { log: options.log });
+  const kernel = await buildKernel(options.spec, options.arch, { log: options.log, extraModules: options.extraModules });
   const image = await buildImage(kernel, options.log);
   const key = await makeRunKey(join(options.run.dir, 'ssh'));
   const name = options.name ?? options.arch;

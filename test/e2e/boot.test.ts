@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ensureSetup } from '../../harness/setup/setup.ts';
 import { bootSingle } from '../../harness/guest/single.ts';
 import { builtinVariants } from '../../harness/kernel/variants.ts';
+import { defaultExtraModules } from '../../harness/kernel/build.ts';
 import { makeRunDirs } from '../../harness/util/rundir.ts';
 import { repoRoot } from '../../harness/util/paths.ts';
 import { HarnessError } from '../../harness/errors.ts';
@@ -35,6 +36,9 @@ function waitSplat(guest: { console: NodeJS.EventEmitter }, kind: string, timeou
   });
 }
 
+// The selftest module (it provokes real splats) is built only into this test's kernels.
+const withSelftest = [...defaultExtraModules(), join(repoRoot, 'test', 'modules', 'ntbh-selftest')];
+
 t.before(() => ensureSetup({ log }));
 // Run-level cleanups (tmpfs scratch directories) registered by the harness.
 t.teardown(() => teardownAll());
@@ -42,7 +46,7 @@ t.teardown(() => teardownAll());
 for (const arch of ['x86_64', 'arm64'] as Arch[]) {
   t.test(`${arch}: default kernel boots to SSH, splats are caught, a panic is reported within 5 s`, async (t) => {
     const run = await makeRunDirs(`e2e-boot-${arch}`);
-    const { guest, kernel } = await bootSingle({ arch, spec: builtinVariants.stock!, run, log });
+    const { guest, kernel } = await bootSingle({ arch, spec: builtinVariants.stock!, run, log, extraModules: withSelftest });
     t.teardown(() => guest.stop());
     t.comment(`boot to SSH: ${guest.bootTimes?.sshMs} ms (ready line ${guest.bootTimes?.readyMs} ms)`);
 
