@@ -105,6 +105,12 @@ async function ddMemset(guest: GuestExec, mib: number, timeoutMs: number): Promi
   return end! > start! ? (mib * 1048576) / (end! - start!) / 1e6 : NaN;
 }
 
+/** The guest's context-switch and interrupt counters (/proc/stat). */
+async function schedStats(guest: GuestExec): Promise<{ ctxt: number; intr: number }> {
+  const text = (await guest.exec("grep -E '^(ctxt|intr) ' /proc/stat", { check: true })).stdout;
+  return { ctxt: Number(/^ctxt (\d+)/m.exec(text)?.[1]), intr: Number(/^intr (\d+)/m.exec(text)?.[1]) };
+}
+
 export interface MwOptions {
   /** MiB each ntb_perf run and each mwcopy pass copies. */
   mib: number;
@@ -120,6 +126,10 @@ export interface MwResult {
   perf: Partial<Record<Side, number>>;
   /** The former baseline, `dd if=/dev/zero of=/dev/null` MB/s: a memset (clear_user), no copy at all. */
   memset: Partial<Record<Side, number>>;
+  /** ntb_perf with 1 MiB chunks instead of 64 KiB. */
+  perfBigChunks: Partial<Record<Side, number>>;
+  /** Context switches and interrupts in the sender while ntb_perf ran (64 KiB chunks), with two SSH execs. */
+  sched: Partial<Record<Side, { ctxt: number; intr: number }>>;
   rates: Record<Side, Rates>;
   window: Partial<Record<Side, { phys: string; size: number }>>;
   regions: Record<Side, string[]>;
@@ -149,7 +159,7 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
       throw new HarnessError('bench-mw: the function did not bind on the host', { code: 'BENCH_SETUP', kind: 'infra', phase: 'setup', artifacts: runDirs.dir });
     }
     await rig.linkedTools();
-    const result: MwResult = { arch, perf: {}, memset: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
+    const result: MwResult = { arch, perf: {}, memset: {}, perfBigChunks: {}, sched: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
     const args = `-t ${options.mib} -r ${options.passes}`;
     const tool = async (side: Side, target: string) => {
       const out = await rig.guest(side).exec(`${GUEST_PATH} ${args} ${target}`, { check: true, timeoutMs: rig.ms(600_000) });
@@ -162,20 +172,33 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
       result.memset[side] = await ddMemset(rig.guest(side), 8 * options.mib, rig.ms(300_000));
     }
 
-    // ntb_perf as the perf step runs it, with a total as large as one mwcopy pass.
+    // ntb_perf as the perf step runs it (64 KiB chunks, a schedule() after each), with a total as large
+    // as one mwcopy pass; then with 1 MiB chunks, which tells a per-chunk cost from a per-byte one.
     const totalOrder = Math.round(Math.log2(options.mib * 1048576));
-    for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', { total_order: totalOrder, chunk_order: 16, use_dma: false });
-    for (const side of ['host', 'ep'] as const) {
-      const dir = await perfDir(rig.guest(side), rig.ms(30_000));
-      if (!dir) throw new HarnessError(`bench-mw: no ntb_perf directory on ${side}`, { code: 'BENCH_PERF', kind: 'infra', phase: 'step', guest: side });
-      const perf = await runPerf(rig.guest(side), dir, rig.ms(30_000), rig.ms(600_000));
-      options.log(`ntb_perf ${side}: ${perf.output}`);
-      if (perf.completed) result.perf[side] = perf.threads.reduce((sum, t) => sum + (t.mbps ?? 0), 0);
-      // The window ntb_perf just wrote into: still mapped, the peer's inbound buffer behind it.
-      const window = parsePerfWindow(await perfInfo(rig.guest(side), dir));
-      if (!window) continue;
-      result.window[side] = window;
-      await tool(side, `-s ${window.size} window ${window.phys}`);
+    for (const chunkOrder of [16, 20]) {
+      for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', { total_order: totalOrder, chunk_order: chunkOrder, use_dma: false });
+      for (const side of ['host', 'ep'] as const) {
+        const guest = rig.guest(side);
+        const dir = await perfDir(guest, rig.ms(30_000));
+        if (!dir) throw new HarnessError(`bench-mw: no ntb_perf directory on ${side}`, { code: 'BENCH_PERF', kind: 'infra', phase: 'step', guest: side });
+        const before = await schedStats(guest);
+        const perf = await runPerf(guest, dir, rig.ms(30_000), rig.ms(600_000));
+        const after = await schedStats(guest);
+        options.log(`ntb_perf ${side} (chunk 2^${chunkOrder}): ${perf.output}; context switches ${after.ctxt - before.ctxt}, interrupts ${after.intr - before.intr}`);
+        const mbps = perf.completed ? perf.threads.reduce((sum, t) => sum + (t.mbps ?? 0), 0) : undefined;
+        if (chunkOrder === 16) {
+          result.perf[side] = mbps;
+          result.sched[side] = { ctxt: after.ctxt - before.ctxt, intr: after.intr - before.intr };
+        } else {
+          result.perfBigChunks[side] = mbps;
+          continue;
+        }
+        // The window ntb_perf just wrote into: still mapped, the peer's inbound buffer behind it.
+        const window = parsePerfWindow(await perfInfo(guest, dir));
+        if (!window) continue;
+        result.window[side] = window;
+        await tool(side, `-s ${window.size} window ${window.phys}`);
+      }
     }
 
     for (const side of ['ep', 'host'] as const) {
