@@ -48,6 +48,7 @@ function windowRows(mw: MwResult, fmt: (n: number, digits?: number) => string): 
     row(`${name[side]} RAM copy: io / u64`, rate(side, 'ram', 'io'), rate(side, 'ram', 'u64'));
     row(`${name[side]} ntb_perf MB/s / dd memset (the former baseline)`, mw.perf[side] ?? NaN, mw.memset[side] ?? NaN);
     row(`${name[side]} ntb_perf MB/s, 1 MiB chunks / 64 KiB chunks`, mw.perfBigChunks[side] ?? NaN, mw.perf[side] ?? NaN);
+    row(`${name[side]} ntb_perf MB/s, 1 MiB in all / ${mw.mib} MiB in all`, mw.perfOneMiB[side] ?? NaN, mw.perf[side] ?? NaN);
   }
   return rows;
 }

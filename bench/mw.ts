@@ -122,12 +122,16 @@ export interface MwOptions {
 
 export interface MwResult {
   arch: Record<Side, Arch>;
+  /** MiB per ntb_perf run and mwcopy pass. */
+  mib: number;
   /** ntb_perf MBytes/s by sender: host = host→EP, ep = EP→host. */
   perf: Partial<Record<Side, number>>;
   /** The former baseline, `dd if=/dev/zero of=/dev/null` MB/s: a memset (clear_user), no copy at all. */
   memset: Partial<Record<Side, number>>;
   /** ntb_perf with 1 MiB chunks instead of 64 KiB. */
   perfBigChunks: Partial<Record<Side, number>>;
+  /** ntb_perf with the perf step's defaults: 1 MiB in all, 64 KiB chunks. */
+  perfOneMiB: Partial<Record<Side, number>>;
   /** Context switches and interrupts in the sender while ntb_perf ran (64 KiB chunks), with two SSH execs. */
   sched: Partial<Record<Side, { ctxt: number; intr: number }>>;
   rates: Record<Side, Rates>;
@@ -159,7 +163,7 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
       throw new HarnessError('bench-mw: the function did not bind on the host', { code: 'BENCH_SETUP', kind: 'infra', phase: 'setup', artifacts: runDirs.dir });
     }
     await rig.linkedTools();
-    const result: MwResult = { arch, perf: {}, memset: {}, perfBigChunks: {}, sched: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
+    const result: MwResult = { arch, mib: options.mib, perf: {}, memset: {}, perfBigChunks: {}, perfOneMiB: {}, sched: {}, rates: { ep: {}, host: {} }, window: {}, regions: { ep: [], host: [] } };
     const args = `-t ${options.mib} -r ${options.passes}`;
     const tool = async (side: Side, target: string) => {
       const out = await rig.guest(side).exec(`${GUEST_PATH} ${args} ${target}`, { check: true, timeoutMs: rig.ms(600_000) });
@@ -175,8 +179,14 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
     // ntb_perf as the perf step runs it (64 KiB chunks, a schedule() after each), with a total as large
     // as one mwcopy pass; then with 1 MiB chunks, which tells a per-chunk cost from a per-byte one.
     const totalOrder = Math.round(Math.log2(options.mib * 1048576));
-    for (const chunkOrder of [16, 20]) {
-      for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', { total_order: totalOrder, chunk_order: chunkOrder, use_dma: false });
+    // Last, the perf step's defaults (1 MiB in all, one pass over a 1 MiB window): what the former bench ran.
+    const runs = [
+      { total: totalOrder, chunkOrder: 16 },
+      { total: totalOrder, chunkOrder: 20 },
+      { total: 20, chunkOrder: 16 },
+    ];
+    for (const { total, chunkOrder } of runs) {
+      for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', { total_order: total, chunk_order: chunkOrder, use_dma: false });
       for (const side of ['host', 'ep'] as const) {
         const guest = rig.guest(side);
         const dir = await perfDir(guest, rig.ms(30_000));
@@ -184,15 +194,18 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
         const before = await schedStats(guest);
         const perf = await runPerf(guest, dir, rig.ms(30_000), rig.ms(600_000));
         const after = await schedStats(guest);
-        options.log(`ntb_perf ${side} (chunk 2^${chunkOrder}): ${perf.output}; context switches ${after.ctxt - before.ctxt}, interrupts ${after.intr - before.intr}`);
+        options.log(`ntb_perf ${side} (total 2^${total}, chunk 2^${chunkOrder}): ${perf.output}; context switches ${after.ctxt - before.ctxt}, interrupts ${after.intr - before.intr}`);
         const mbps = perf.completed ? perf.threads.reduce((sum, t) => sum + (t.mbps ?? 0), 0) : undefined;
-        if (chunkOrder === 16) {
-          result.perf[side] = mbps;
-          result.sched[side] = { ctxt: after.ctxt - before.ctxt, intr: after.intr - before.intr };
-        } else {
+        if (total !== totalOrder) {
+          result.perfOneMiB[side] = mbps;
+          continue;
+        }
+        if (chunkOrder !== 16) {
           result.perfBigChunks[side] = mbps;
           continue;
         }
+        result.perf[side] = mbps;
+        result.sched[side] = { ctxt: after.ctxt - before.ctxt, intr: after.intr - before.intr };
         // The window ntb_perf just wrote into: still mapped, the peer's inbound buffer behind it.
         const window = parsePerfWindow(await perfInfo(guest, dir));
         if (!window) continue;
