@@ -18,7 +18,7 @@ import { makeRunDirs } from '../harness/util/rundir.ts';
 import { repoRoot } from '../harness/util/paths.ts';
 import { installSignalHandlers, teardownAll } from '../harness/util/teardown.ts';
 import { progress } from '../harness/util/log.ts';
-import { measureWindows, median as mid, type MwResult, type Pattern } from './mw.ts';
+import { measureWindows, median as mid, type MwResult, type Pattern, type Target } from './mw.ts';
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
@@ -38,7 +38,7 @@ async function median(n: number, fn: () => Promise<number>): Promise<number> {
 function windowRows(mw: MwResult, fmt: (n: number, digits?: number) => string): [string, string, string][] {
   const rows: [string, string, string][] = [];
   const name = { host: `host→EP (${mw.arch.host})`, ep: `EP→host (${mw.arch.ep})` };
-  const rate = (side: 'ep' | 'host', target: 'ram' | 'window', pattern: Pattern) => mid(mw.rates[side][target]?.[pattern]);
+  const rate = (side: 'ep' | 'host', target: Target, pattern: Pattern) => mid(mw.rates[side][target]?.[pattern]);
   const row = (label: string, a: number, b: number) => rows.push([label, `${fmt(a, 0)} / ${fmt(b, 0)}`, fmt(a / b, 3)]);
   for (const side of ['host', 'ep'] as const) {
     row(`${name[side]} ntb_perf MB/s / RAM copy, memcpy_toio pattern (io)`, mw.perf[side] ?? NaN, rate(side, 'ram', 'io'));
@@ -46,6 +46,9 @@ function windowRows(mw: MwResult, fmt: (n: number, digits?: number) => string): 
     for (const pattern of ['io', 'libc'] as const) row(`${name[side]} mwcopy ${pattern}: window / RAM`, rate(side, 'window', pattern), rate(side, 'ram', pattern));
     row(`${name[side]} RAM copy: io / libc`, rate(side, 'ram', 'io'), rate(side, 'ram', 'libc'));
     row(`${name[side]} RAM copy: io / u64`, rate(side, 'ram', 'io'), rate(side, 'ram', 'u64'));
+    row(`${name[side]} mwcopy io, source and destination congruent (as ntb_perf's) / any: RAM`, rate(side, 'ram-congruent', 'io'), rate(side, 'ram', 'io'));
+    row(`${name[side]} mwcopy io, congruent / any: window`, rate(side, 'window-congruent', 'io'), rate(side, 'window', 'io'));
+    row(`${name[side]} ntb_perf MB/s / window copy, io, congruent`, mw.perf[side] ?? NaN, rate(side, 'window-congruent', 'io'));
     row(`${name[side]} ntb_perf MB/s / dd memset (the former baseline)`, mw.perf[side] ?? NaN, mw.memset[side] ?? NaN);
     row(`${name[side]} ntb_perf MB/s, 1 MiB chunks / 64 KiB chunks`, mw.perfBigChunks[side] ?? NaN, mw.perf[side] ?? NaN);
     row(`${name[side]} ntb_perf MB/s, 1 MiB in all / ${mw.mib} MiB in all`, mw.perfOneMiB[side] ?? NaN, mw.perf[side] ?? NaN);

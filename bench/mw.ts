@@ -35,7 +35,8 @@ import { onTeardown } from '../harness/util/teardown.ts';
 
 export const PATTERNS = ['io', 'u64', 'libc'] as const;
 export type Pattern = (typeof PATTERNS)[number];
-export type Target = 'ram' | 'window';
+/** Where mwcopy copied to; "-congruent": source and destination 16 MiB aligned (mwcopy -A), as in ntb_perf. */
+export type Target = 'ram' | 'window' | 'ram-congruent' | 'window-congruent';
 
 const SOURCE = join(repoRoot, 'bench', 'tools', 'mwcopy.c');
 const COMPILERS: Record<Arch, string> = { x86_64: 'gcc', arm64: 'aarch64-linux-gnu-gcc' };
@@ -65,13 +66,14 @@ export async function pushMwcopy(guest: GuestExec, binary: string): Promise<void
 
 export type Rates = Partial<Record<Target, Partial<Record<Pattern, number[]>>>>;
 
-/** `mwcopy target=T pattern=P bytes=B usecs=U mbps=R` lines → rates per target and pattern. */
+/** `mwcopy target=T layout=L pattern=P bytes=B usecs=U mbps=R` lines → rates per target and pattern. */
 export function parseMwcopy(text: string, into: Rates = {}): Rates {
   for (const line of text.split('\n')) {
-    const m = /^mwcopy target=(ram|window) pattern=(\w+) bytes=\d+ usecs=\d+ mbps=([\d.]+)/.exec(line.trim());
-    if (!m || !(PATTERNS as readonly string[]).includes(m[2]!)) continue;
-    const byPattern = (into[m[1] as Target] ??= {});
-    (byPattern[m[2] as Pattern] ??= []).push(Number(m[3]));
+    const m = /^mwcopy target=(ram|window) layout=(any|congruent) pattern=(\w+) bytes=\d+ usecs=\d+ mbps=([\d.]+)/.exec(line.trim());
+    if (!m || !(PATTERNS as readonly string[]).includes(m[3]!)) continue;
+    const target = (m[2] === 'congruent' ? `${m[1]}-congruent` : m[1]) as Target;
+    const byPattern = (into[target] ??= {});
+    (byPattern[m[3] as Pattern] ??= []).push(Number(m[4]));
   }
   return into;
 }
@@ -173,6 +175,7 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
     for (const side of ['ep', 'host'] as const) {
       await pushMwcopy(rig.guest(side), binaries[side]);
       await tool(side, 'ram');
+      await tool(side, '-A ram');
       result.memset[side] = await ddMemset(rig.guest(side), 8 * options.mib, rig.ms(300_000));
     }
 
@@ -211,6 +214,7 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
         if (!window) continue;
         result.window[side] = window;
         await tool(side, `-s ${window.size} window ${window.phys}`);
+        await tool(side, `-A -s ${window.size} window ${window.phys}`);
       }
     }
 

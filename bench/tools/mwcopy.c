@@ -17,11 +17,18 @@
  * as ntb_perf's ioremap_wc) or, for a BAR that is not prefetchable,
  * resource<N>.
  *
+ * With -A both buffers start on a 16 MiB boundary, so at every step the source
+ * and destination addresses share their low 24 bits, as in ntb_perf, whose
+ * source (a 1 MiB kmalloc) and window (a 1 MiB ioremap) are both 1 MiB
+ * aligned.  QEMU's software TLB is direct-mapped on the low page-number
+ * bits, so such a pair of addresses competes for one TLB slot.
+ *
  * Output, one line per timed pass:
- *   mwcopy target=<ram|window> pattern=<io|u64|libc> bytes=<n> usecs=<n> mbps=<n>
+ *   mwcopy target=<ram|window> layout=<any|congruent> pattern=<io|u64|libc>
+ *          bytes=<n> usecs=<n> mbps=<n>
  * mbps is bytes per microsecond, the unit ntb_perf prints ("MBytes/s").
  *
- * Usage: mwcopy [-t MiB] [-r passes] [-c chunk] [-s size] [-p patterns]
+ * Usage: mwcopy [-A] [-t MiB] [-r passes] [-c chunk] [-s size] [-p patterns]
  *               ram | window <phys>
  *
  * SPDX-License-Identifier: GPL-2.0-only
@@ -187,9 +194,38 @@ static int open_window(uint64_t phys, size_t size, uint64_t *bar_offset,
 	exit(2);
 }
 
+#define CONGRUENT (16ul << 20)
+
+/* `len` bytes of address space starting on a CONGRUENT boundary, left PROT_NONE for MAP_FIXED. */
+static uint8_t *aligned_space(size_t len)
+{
+	uint8_t *p = mmap(NULL, len + CONGRUENT, PROT_NONE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("address space");
+	return (uint8_t *)(((uintptr_t)p + CONGRUENT - 1) & ~(CONGRUENT - 1));
+}
+
+static uint8_t *ram_buffer(size_t size, int congruent)
+{
+	uint8_t *p;
+
+	if (!congruent) {
+		if (posix_memalign((void **)&p, 4096, size))
+			die("buffer");
+		return p;
+	}
+	p = mmap(aligned_space(size), size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED)
+		die("buffer");
+	return p;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: mwcopy [-t MiB] [-r passes] [-c chunk] [-s size] "
+	fprintf(stderr, "usage: mwcopy [-A] [-t MiB] [-r passes] [-c chunk] [-s size] "
 		"[-p io,u64,libc] ram | window <phys>\n");
 	exit(2);
 }
@@ -200,12 +236,13 @@ int main(int argc, char **argv)
 	size_t size = 1u << 20, chunk = 64u << 10, map_len;
 	const char *want = "io,u64,libc", *target;
 	char path[600] = "";
-	int passes = 3, opt, fd = -1;
+	int passes = 3, opt, fd = -1, congruent = 0;
 	uint8_t *src, *dst, *map = NULL;
 	unsigned i;
 
-	while ((opt = getopt(argc, argv, "t:r:c:s:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "At:r:c:s:p:")) != -1) {
 		switch (opt) {
+		case 'A': congruent = 1; break;
 		case 't': total = strtoull(optarg, NULL, 0) << 20; break;
 		case 'r': passes = atoi(optarg); break;
 		case 'c': chunk = strtoull(optarg, NULL, 0); break;
@@ -231,8 +268,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	if (posix_memalign((void **)&src, 4096, size))
-		die("source buffer");
+	src = ram_buffer(size, congruent);
 	srandom(1);
 	for (i = 0; i < size; i++)
 		src[i] = (uint8_t)random();
@@ -244,7 +280,11 @@ int main(int argc, char **argv)
 		fd = open_window(phys, size, &bar_offset, path, sizeof(path));
 		lead = bar_offset % (uint64_t)page;
 		map_len = size + lead;
-		map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		/* Congruent: the window's first byte, not the mapping's, on the boundary. */
+		map = mmap(congruent ? aligned_space(map_len + CONGRUENT) +
+				       CONGRUENT - lead : NULL,
+			   map_len, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | (congruent ? MAP_FIXED : 0), fd,
 			   (off_t)(bar_offset - lead));
 		if (map == MAP_FAILED)
 			die(path);
@@ -252,8 +292,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mwcopy: window 0x%" PRIx64 " is %s + 0x%" PRIx64
 			"\n", phys, path, bar_offset);
 	} else {
-		if (posix_memalign((void **)&dst, 4096, size))
-			die("destination buffer");
+		dst = ram_buffer(size, congruent);
 		memset(dst, 0, size);
 	}
 
@@ -271,8 +310,9 @@ int main(int argc, char **argv)
 
 			run(patterns[i].fn, dst, src, size, chunk, total);
 			ns = now_ns() - t0;
-			printf("mwcopy target=%s pattern=%s bytes=%" PRIu64
+			printf("mwcopy target=%s layout=%s pattern=%s bytes=%" PRIu64
 			       " usecs=%" PRIu64 " mbps=%.1f\n", phys ? "window" : "ram",
+			       congruent ? "congruent" : "any",
 			       patterns[i].name, total, ns / 1000,
 			       (double)total * 1000.0 / (double)ns);
 			fflush(stdout);

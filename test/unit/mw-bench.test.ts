@@ -5,14 +5,15 @@ import { buildMwcopy, median, parseMwcopy, parsePerfWindow, windowRegions } from
 
 t.test('mwcopy lines become rates per target and pattern; other lines are ignored', async (t) => {
   const text = [
-    'mwcopy target=ram pattern=io bytes=33554432 usecs=1000 mbps=33554.4',
-    'mwcopy target=ram pattern=io bytes=33554432 usecs=2000 mbps=16777.2',
+    'mwcopy target=ram layout=any pattern=io bytes=33554432 usecs=1000 mbps=33554.4',
+    'mwcopy target=ram layout=any pattern=io bytes=33554432 usecs=2000 mbps=16777.2',
+    'mwcopy target=ram layout=congruent pattern=io bytes=33554432 usecs=8000 mbps=4194.3',
     'mwcopy: window 0xfe800000 is /sys/bus/pci/devices/0000:01:00.0/resource4 + 0x0',
-    'mwcopy target=window pattern=libc bytes=33554432 usecs=4000 mbps=8388.6',
-    'mwcopy target=window pattern=sse bytes=1 usecs=1 mbps=1.0',
+    'mwcopy target=window layout=any pattern=libc bytes=33554432 usecs=4000 mbps=8388.6',
+    'mwcopy target=window layout=any pattern=sse bytes=1 usecs=1 mbps=1.0',
   ].join('\n');
   const rates = parseMwcopy(text);
-  t.same(rates, { ram: { io: [33554.4, 16777.2] }, window: { libc: [8388.6] } });
+  t.same(rates, { ram: { io: [33554.4, 16777.2] }, 'ram-congruent': { io: [4194.3] }, window: { libc: [8388.6] } });
   t.equal(median([3, 1, 2]), 2);
   t.ok(Number.isNaN(median(undefined)));
 });
@@ -52,5 +53,7 @@ t.test('mwcopy builds for both guest arches and copies on this machine', async (
   const out = execFileSync(x86, ['-t', '2', '-r', '1', 'ram'], { encoding: 'utf8' });
   const rates = parseMwcopy(out);
   for (const pattern of ['io', 'u64', 'libc'] as const) t.ok((rates.ram?.[pattern]?.[0] ?? 0) > 0, `${pattern} copies into RAM`);
+  const congruent = parseMwcopy(execFileSync(x86, ['-A', '-t', '2', '-r', '1', '-p', 'io', 'ram'], { encoding: 'utf8' }));
+  t.ok((congruent['ram-congruent']?.io?.[0] ?? 0) > 0, 'and with source and destination congruent');
   t.throws(() => execFileSync(x86, ['-s', '1000', 'ram'], { stdio: 'pipe' }), 'a size that chunks do not tile is refused');
 });
