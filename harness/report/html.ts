@@ -351,15 +351,6 @@ function filesSection(files: string[] | undefined): string {
   return `<p>Artifacts: ${files.map((f) => `<a href="${hrefOf(f)}">${esc(f.split('/').slice(1).join('/') || f)}</a>`).join(' · ')}</p>`;
 }
 
-function kernelsLine(cell: CellResult): string {
-  return (['ep', 'host'] as const)
-    .map((side) => {
-      const k = cell.kernels?.[side];
-      return `${side} ${esc(side === 'ep' ? cell.ep : cell.host)}${k ? `: ${esc(kernelText(k))}` : ''}`;
-    })
-    .join('; ');
-}
-
 /** What the setup probed in each guest: the expectations' `known` entries key on these. */
 function capabilitiesLine(cell: CellResult): string {
   const caps = Object.entries(cell.capabilities);
