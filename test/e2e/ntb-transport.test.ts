@@ -80,6 +80,7 @@ t.test('faults new/new: MSI drop/delay/duplicate seen exactly, netdev recovers f
   for (const c of checks(results, 'cut', 'match')) t.equal(c.status, 'PASS', `after the cut ${c.id} intact`);
   t.equal(checks(results, 'stop-host', 'transfer_survived')[0]?.status, 'PASS', 'a transfer cut by stopping the host finishes intact after cont');
   for (const check of ['lost', 'duplicated']) t.equal(checks(results, 'soak', check)[0]?.value, 0, `soak: ${check} MSIs`);
+  t.ok(Number(checks(results, 'soak', 'coalesced')[0]?.value) >= 0, 'soak: merged interrupts reported');
   t.comment(`soak: ${JSON.stringify(checks(results, 'soak', 'msis')[0]?.detail ?? '')}`);
   t.equal(exitCode, 0, 'ntbh run exits 0');
   t.same(await leftovers(dir, 'ep-new__host-new'), [], 'no QEMU or SSH process of the run is left');
