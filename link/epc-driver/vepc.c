@@ -680,8 +680,8 @@ static int vepc_find_aperture(struct vepc *vepc)
 }
 
 /*
- * MSI only, no link-up notifier (the device raises no interrupts), BARs as
- * free_bars says.  align: BAR memory comes in whole 4 KiB pages, so the
+ * MSI only, no link-up notifier (the device's only interrupt is the
+ * doorbell's INTx), BARs as free_bars says.  align: BAR memory comes in whole 4 KiB pages, so the
  * QEMU side aliases whole pages of EP RAM into the host's BARs.
  */
 static int vepc_init_features(struct vepc *vepc)
