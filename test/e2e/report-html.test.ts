@@ -5,7 +5,7 @@
 import t from 'tap';
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -104,6 +104,7 @@ t.test('report.html of a real ntb-bringup run loads in headless Chromium and sho
   const screenshot = await chromium(report, [`--screenshot=${shot}`, '--window-size=1400,1600']);
   t.equal(screenshot.exitCode, 0);
   t.same(consoleLines(screenshot.stderr), []);
+  await chmod(shot, 0o600); // run data stays private (Chromium writes 0644)
   const png = await readFile(shot);
   t.equal(png.subarray(1, 4).toString(), 'PNG', `screenshot kept: ${shot}`);
   t.ok((await stat(shot)).size > 20_000, 'the screenshot has content (a blank page is a few kB)');
