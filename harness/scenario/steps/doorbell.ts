@@ -38,13 +38,14 @@ export async function doorbellSweep(rig: Rig, step: DoorbellSweepStep, out: Out)
   for (const direction of directions(step.direction)) {
     const { receiver } = sides(direction);
     const bitsToRing = setBits(mask);
-    // Each ring's clean-up (clear bit i, read db, clear all) shares a round trip with arming the next ring.
     let armed = await armReceiver(rig, tools, direction, { observe: bitsToRing.length > 0 });
     for (const [n, i] of bitsToRing.entries()) {
       const label = `${direction} bit ${i}`;
-      const obs = await ringAndObserve(rig, tools, direction, bit(i), { armed });
+      // Two round trips per bit: the sender's ring, then one receiver script that observes this ring,
+      // clears bit i, reads db, clears everything and arms the next ring.
+      const obs = await ringAndObserve(rig, tools, direction, bit(i), { armed, next: { clear: bit(i), observe: n + 1 < bitsToRing.length } });
       recordObservation(out, obs, receiver, label, { i });
-      armed = await armReceiver(rig, tools, direction, { clear: bit(i), observe: n + 1 < bitsToRing.length });
+      armed = obs.next!;
       out.add('db_after_clear', armed.afterClear!, { on: receiver, label, params: { i } });
     }
   }

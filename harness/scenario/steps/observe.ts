@@ -101,7 +101,8 @@ function sectionText(sections: Map<string, string>, name: string, guest: string)
   return text;
 }
 
-export async function armReceiver(rig: Rig, tools: Record<Side, NtbTool>, direction: Direction, options: ArmOptions = {}): Promise<Armed> {
+/** The arming script and how to read its output; `prefix` keeps its sections apart in a combined script. */
+function armPlan(rig: Rig, tools: Record<Side, NtbTool>, direction: Direction, options: ArmOptions, prefix = '') {
   const { receiver } = sides(direction);
   const rx = tools[receiver];
   const { dyndbg, kprobe } = rig.observe[receiver];
@@ -109,18 +110,25 @@ export async function armReceiver(rig: Rig, tools: Record<Side, NtbTool>, direct
   const db = sq(rx.path('db'));
   const token = observe && dyndbg ? newMarkToken() : undefined;
   const script = ['set -e'];
-  if (options.clear !== undefined) script.push(`echo ${sq(`c ${hex(options.clear)}`)} > ${db}`, section('after-clear'), `cat ${db}`);
+  if (options.clear !== undefined) script.push(`echo ${sq(`c ${hex(options.clear)}`)} > ${db}`, section(`${prefix}after-clear`), `cat ${db}`);
   if (options.reset ?? true) script.push(`echo 'c 0xffffffff' > ${db}`);
-  script.push(section('baseline'), `cat ${db}`);
+  script.push(section(`${prefix}baseline`), `cat ${db}`);
   if (token) script.push(markScript(token));
   if (observe && kprobe) script.push(clearTraceScript);
-  if (observe && receiver === 'host') script.push(section('irq'), 'cat /proc/interrupts');
-  const sections = parseSections(await run(rig.guest(receiver), script.join('\n')));
+  if (observe && receiver === 'host') script.push(section(`${prefix}irq`), 'cat /proc/interrupts');
   const name = rig.guest(receiver).name;
-  const armed: Armed = { receiver, baseline: parseKernelInt(sectionText(sections, 'baseline', name)), token };
-  if (options.clear !== undefined) armed.afterClear = parseKernelInt(sectionText(sections, 'after-clear', name));
-  if (observe && receiver === 'host') armed.irqBefore = parseInterrupts(sectionText(sections, 'irq', name));
-  return armed;
+  const read = (sections: Map<string, string>): Armed => {
+    const armed: Armed = { receiver, baseline: parseKernelInt(sectionText(sections, `${prefix}baseline`, name)), token };
+    if (options.clear !== undefined) armed.afterClear = parseKernelInt(sectionText(sections, `${prefix}after-clear`, name));
+    if (observe && receiver === 'host') armed.irqBefore = parseInterrupts(sectionText(sections, `${prefix}irq`, name));
+    return armed;
+  };
+  return { script: script.join('\n'), read };
+}
+
+export async function armReceiver(rig: Rig, tools: Record<Side, NtbTool>, direction: Direction, options: ArmOptions = {}): Promise<Armed> {
+  const plan = armPlan(rig, tools, direction, options);
+  return plan.read(parseSections(await run(rig.guest(sides(direction).receiver), plan.script)));
 }
 
 export async function ringAndObserve(
@@ -128,8 +136,8 @@ export async function ringAndObserve(
   tools: Record<Side, NtbTool>,
   direction: Direction,
   bits: number,
-  options: RingOptions & { armed?: Armed } = {},
-): Promise<RingObservation> {
+  options: RingOptions & { armed?: Armed; next?: ArmOptions } = {},
+): Promise<RingObservation & { next?: Armed }> {
   const { sender, receiver } = sides(direction);
   const rx = tools[receiver];
   const rxGuest = rig.guest(receiver);
@@ -154,6 +162,9 @@ export async function ringAndObserve(
   }
   if (kprobe) script.push(section('trace'), readTraceScript);
   if (armed.irqBefore) script.push(section('irq'), 'cat /proc/interrupts');
+  // The receiver's next arming (this ring's clean-up first) rides in the same round trip.
+  const next = options.next ? armPlan(rig, tools, direction, options.next, 'next-') : undefined;
+  if (next) script.push(next.script);
   const sections = parseSections(await run(rxGuest, script.join('\n'), { timeoutMs: waitMs * 3 + eventWaitMs * 3 + 30_000 }));
   const settled = parseWaitDb(sectionText(sections, 'db', rxGuest.name).split('\n').filter(Boolean).pop() ?? '');
 
@@ -162,7 +173,7 @@ export async function ringAndObserve(
   if (kprobe) observation.kprobeVectors = parseDbEventTrace(sectionText(sections, 'trace', rxGuest.name));
   if (armed.irqBefore) observation.msiVectors = expandCounts(vectorDeltas(armed.irqBefore, parseInterrupts(sectionText(sections, 'irq', rxGuest.name)), rig.msiIrqs));
   if (wireMark) observation.wireVectors = expandCounts(rig.link.msiCounts(wireMark));
-  return observation;
+  return next ? { ...observation, next: next.read(sections) } : observation;
 }
 
 /** Clears everything on the receiver and returns what db reads afterwards (the next ring's baseline). */
