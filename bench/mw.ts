@@ -25,6 +25,7 @@ import { expandMatrix } from '../harness/scenario/matrix.ts';
 import { Rig } from '../harness/scenario/rig.ts';
 import { runStep } from '../harness/scenario/step-runner.ts';
 import { SETUP } from '../harness/scenario/steps/index.ts';
+import { ensureSetup } from '../harness/setup/setup.ts';
 import type { Side } from '../harness/results/model.ts';
 import { hashParts, short } from '../harness/util/hash.ts';
 import { withLock } from '../harness/util/lock.ts';
@@ -145,6 +146,8 @@ export async function measureWindows(options: MwOptions): Promise<MwResult> {
   const scenario = await loadScenario(join(repoRoot, 'bench', 'link-bench.yaml'));
   const cell = expandMatrix(scenario)[0]!;
   const arch: Record<Side, Arch> = { ep: scenario.topology.ep.arch, host: scenario.topology.host.arch };
+  // The compilers come with the project's setup (build-essential, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross).
+  await ensureSetup({ log: options.log });
   const binaries = { ep: await buildMwcopy(arch.ep), host: await buildMwcopy(arch.host) };
 
   const runDirs = await makeRunDirs('bench-mw', options.results);
