@@ -50,7 +50,10 @@ async function netdevLinkCycle(rig: Rig, step: NetdevLinkCycleStep, out: Out): P
   const auto = await findIface(rig.host, rig.ms(20_000));
   out.add('netdev_without_reload', auto !== undefined, { on: 'host', detail: auto ? `${auto} appeared by itself` : 'no interface for the new NTB device until ntb_netdev is reloaded' });
   if (!auto) {
-    await rmmod(rig.host, 'ntb_netdev', rig.ms(60_000));
+    // ntb_transport too: it never removes a device's debugfs directory, so the re-plugged device (same
+    // PCI name) gets none and its QP counters are unreadable until the module is loaded afresh.
+    for (const mod of ['ntb_netdev', 'ntb_transport']) await rmmod(rig.host, mod, rig.ms(60_000));
+    await modprobe(rig.host, 'ntb_transport', { max_num_clients: state.numQps }, rig.ms(60_000));
     await modprobe(rig.host, 'ntb_netdev', {}, rig.ms(60_000));
   }
   const iface = auto ?? (await findIface(rig.host, rig.ms(60_000)));
