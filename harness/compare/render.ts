@@ -19,7 +19,9 @@ function oneLine(text: string | undefined, max = 300): string {
 }
 
 function why(change: StatusChange): string {
-  const issue = change.issue ? ` [known: ${change.issue.reason}${change.issue.link ? ` ${change.issue.link}` : ''}]` : '';
+  // A known FAIL's message already names its issue (known-issues.ts); an intermittent flip's does not.
+  const named = change.message?.startsWith('known issue: ') ?? false;
+  const issue = change.issue && !named ? ` [known: ${change.issue.reason}${change.issue.link ? ` ${change.issue.link}` : ''}]` : '';
   const message = change.message ? ` — ${oneLine(change.message)}` : '';
   return `${message}${issue}`;
 }
