@@ -104,8 +104,10 @@ export class Rig {
   async linkedTools(): Promise<Record<Side, NtbTool>> {
     const ep = await this.tool('ep');
     const host = await this.tool('host');
-    for (const [side, tool] of [['ep', ep], ['host', host]] as const) {
-      if (!(await tool.waitPeerLink(this.ms(20_000)))) {
+    // Loaded in turn (the order the link comes up in is part of what runs), watched side by side.
+    const up = await Promise.all([ep.waitPeerLink(this.ms(20_000)), host.waitPeerLink(this.ms(20_000))]);
+    for (const [n, [side, tool]] of ([['ep', ep], ['host', host]] as const).entries()) {
+      if (!up[n]) {
         throw new HarnessError(`the NTB link is not up on the ${side} side (peer0/link stays N)`, { code: 'NTB_LINK_DOWN', kind: 'infra', phase: 'step', guest: tool.guest.name });
       }
     }

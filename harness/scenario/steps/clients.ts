@@ -12,8 +12,10 @@ import { sleep, type Out } from './util.ts';
 export async function perf(rig: Rig, step: PerfStep, out: Out): Promise<void> {
   const params: Record<string, number | boolean> = { chunk_order: step.chunk_order, total_order: step.total_order, use_dma: step.use_dma };
   if (step.max_mw_size !== undefined) params.max_mw_size = step.max_mw_size;
-  for (const side of ['ep', 'host'] as const) await rig.useClient(side, 'ntb_perf', params);
-  const dirs = { ep: await perfDir(rig.ep, rig.ms(30_000)), host: await perfDir(rig.host, rig.ms(30_000)) };
+  // The two guests load, find and later unload their clients independently: side by side, not in turn.
+  await Promise.all((['ep', 'host'] as const).map((side) => rig.useClient(side, 'ntb_perf', params)));
+  const [epDir, hostDir] = await Promise.all([perfDir(rig.ep, rig.ms(30_000)), perfDir(rig.host, rig.ms(30_000))]);
+  const dirs = { ep: epDir, host: hostDir };
   const runMs = rig.ms((step.timeout ?? 300) * 1000);
   for (const direction of directions(step.direction)) {
     const { sender } = sides(direction);
@@ -30,7 +32,7 @@ export async function perf(rig: Rig, step: PerfStep, out: Out): Promise<void> {
     if (result.completed) out.add('mbps', mbps, { on: sender, label: direction });
   }
   // Leave the NTB devices to ntb_tool again for later steps (rig.tool() reloads it).
-  for (const side of ['ep', 'host'] as const) await rmmod(rig.guest(side), 'ntb_perf', rig.ms(60_000));
+  await Promise.all((['ep', 'host'] as const).map((side) => rmmod(rig.guest(side), 'ntb_perf', rig.ms(60_000))));
 }
 
 export async function pingpong(rig: Rig, step: PingpongStep, out: Out): Promise<void> {
