@@ -14,7 +14,7 @@ const log = (line: string) => process.stderr.write(`  ${line}\n`);
 
 interface Results {
   status: string;
-  cells: { id: string; steps: { id: string; checks?: { id: string; status: string; message?: string }[] }[] }[];
+  cells: { id: string; steps: { id: string; checks?: { id: string; check?: string; status: string; message?: string }[] }[] }[];
 }
 
 t.teardown(() => teardownAll());
@@ -27,7 +27,7 @@ t.test('pci-epf-test with MSIs as memory writes passes, and the relay agrees per
   const bad = results.cells.flatMap((c) => c.steps.flatMap((s) => (s.checks ?? []).filter((k) => !['PASS', 'XFAIL', 'SKIP'].includes(k.status)).map((k) => `${s.id}.${k.id} ${k.status} ${k.message ?? ''}`)));
   t.same(bad, [], 'no failing check');
   t.equal(exitCode, 0, 'ntbh run exits 0');
-  const witness = results.cells[0]!.steps.find((s) => s.id === 'msi')?.checks?.filter((k) => k.id === 'witness_agree') ?? [];
+  const witness = results.cells[0]!.steps.find((s) => s.id === 'msi')?.checks?.filter((k) => k.check === 'witness_agree') ?? [];
   t.ok(witness.length >= 16 && witness.every((k) => k.status === 'PASS'), `relay and /proc/interrupts agree for every vector (${witness.length} checks)`);
 
   const entries = await readdir(dir, { recursive: true });
