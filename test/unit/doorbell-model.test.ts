@@ -158,11 +158,46 @@ class ModelTool extends NtbTool {
   }
 }
 
+/**
+ * The batched scripts the doorbell steps send (harness/scenario/steps/observe.ts: sections marked
+ * `@@ntbh:<name>`), run against the model line by line: clears, db reads, kmsg markers, the db wait
+ * loop (settled at once: the model is synchronous), the kernel log since a marker, /proc/interrupts.
+ */
+function runBatch(model: PairModel, side: Side, script: string): string {
+  const out: string[] = [];
+  const lines = script.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    const line = lines[n]!;
+    const section = /^echo '(@@ntbh:[\w-]+)'$/.exec(line);
+    const clear = /^echo 'c (0x[0-9a-f]+)' > '?[^']*\/db'?$/.exec(line);
+    const mark = /ntbh-mark-\d+-\d+/.exec(line)?.[0];
+    if (section) out.push(section[1]!);
+    else if (clear) model.clear(side, Number(clear[1]));
+    else if (/^cat '[^']*\/db'$/.test(line)) out.push(hex(model.db[side]));
+    else if (line.includes('/dev/kmsg') && mark) model.log[side].push(`[    1.000000] ${mark}`);
+    else if (line.startsWith('f=') && line.includes('/db')) {
+      const baseline = Number(/last='(0x[0-9a-f]+)'/.exec(line)![1]);
+      while (lines[n] !== 'echo "$last $changed"') n++;
+      out.push(`${hex(model.db[side]) === '0' ? '0x0' : hex(model.db[side])} ${model.db[side] !== baseline ? 1 : 0}`);
+    } else if (line.startsWith('dmesg') && mark) {
+      const log = model.log[side];
+      out.push(...log.slice(log.findIndex((l) => l.endsWith(mark))));
+    } else if (line === 'cat /proc/interrupts') out.push(model.interrupts());
+  }
+  return `${out.join('\n')}\n`;
+}
+
 function modelGuest(model: PairModel, side: Side): GuestExec {
   return {
     name: side,
     async exec(command): Promise<ExecResult> {
       const ok = (stdout = ''): ExecResult => ({ command, stdout, stderr: '', exitCode: 0, durationMs: 1 });
+      if (command.includes('@@ntbh:')) return ok(runBatch(model, side, command));
+      const reset = /^echo 'c (0x[0-9a-f]+)' > '([^']*\/db)' && cat '[^']*\/db'$/.exec(command);
+      if (reset) {
+        model.clear(side, Number(reset[1]));
+        return ok(hex(model.db[side]));
+      }
       const token = /ntbh-mark-\d+-\d+/.exec(command)?.[0];
       if (command.includes('/dev/kmsg') && token) {
         model.log[side].push(`[    1.000000] ${token}`);
