@@ -28,6 +28,7 @@ export const errorCodes = {
   NO_SUCH_CELL: { kind: 'input', doc: '`--cell` names no cell of the matrix; `ntbh matrix <scenario>` lists them.' },
   NO_SUCH_STEP: { kind: 'input', doc: "`ntbh step` names no step of the live pair's scenario." },
   FAULTS_UNSUPPORTED: { kind: 'input', doc: 'A fault-injection step on a topology whose relay cannot inject that fault.' },
+  PAUSE_UNSUPPORTED: { kind: 'input', doc: 'A guest-stop step on a cell whose guests cannot be paused (no QMP, e.g. a fake or a live pair without it).' },
   NETDEV_NOT_UP: { kind: 'input', doc: 'An ntb_netdev traffic step ran before a netdev-up step brought the interfaces up.' },
   SOCKET_PATH_TOO_LONG: { kind: 'input', doc: 'A UNIX socket path over the 107-byte limit; use a shorter --results or TMPDIR.' },
   KNOWN_ISSUES_NOT_FOUND: { kind: 'input', doc: 'The known-issues file given to run/compare does not exist.' },
