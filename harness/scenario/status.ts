@@ -1,2 +1,0 @@
-/** Status arithmetic lives in harness/results/status.ts. */
-export * from '../results/status.ts';
