@@ -9,9 +9,19 @@ import type { Arch } from '../kernel/spec.ts';
 export const debArch: Record<Arch, string> = { x86_64: 'amd64', arm64: 'arm64' };
 
 /** Downloads the guest's .debs for `arch` (once) and unpacks them into one tree; returns its path. */
-export async function unpackedDebs(arch: Arch, packages: string[], log: (line: string) => void): Promise<{ root: string; versions: string[] }> {
+export function unpackedDebs(arch: Arch, packages: string[], log: (line: string) => void): Promise<{ root: string; versions: string[] }> {
+  return unpackInto(arch, packages, 'root', log);
+}
+
+/** Downloads (into the arch's .deb cache) and unpacks `packages` into a tree of their own. */
+export function unpackedExtraDebs(arch: Arch, packages: string[], key: string, log: (line: string) => void): Promise<{ root: string; versions: string[] }> {
+  return unpackInto(arch, packages, `extras-${key}`, log);
+}
+
+/** The arch's .deb cache holds every package once; `name` is the tree they are unpacked into (again when one was new). */
+async function unpackInto(arch: Arch, packages: string[], name: string, log: (line: string) => void): Promise<{ root: string; versions: string[] }> {
   const dir = cachePath('debs', debArch[arch]);
-  const root = join(dir, 'root');
+  const root = join(dir, name);
   await mkdir(dir, { recursive: true });
   return withLock(dir, async () => {
     const have = (await readdir(dir)).filter((name) => name.endsWith('.deb'));
@@ -69,25 +79,3 @@ export function parseLibDepends(text: string): string[] {
   return out;
 }
 
-/** Downloads (into the arch's .deb cache) and unpacks `packages` into a tree of their own. */
-export async function unpackedExtraDebs(arch: Arch, packages: string[], key: string, log: (line: string) => void): Promise<{ root: string; versions: string[] }> {
-  const dir = cachePath('debs', debArch[arch]);
-  const root = join(dir, `extras-${key}`);
-  await mkdir(dir, { recursive: true });
-  return withLock(dir, async () => {
-    const have = (await readdir(dir)).filter((name) => name.endsWith('.deb'));
-    const missing = packages.filter((pkg) => !have.some((file) => file.startsWith(`${pkg}_`)));
-    if (missing.length > 0) {
-      log(`downloading ${debArch[arch]} packages: ${missing.join(' ')}`);
-      await run('apt-get', ['download', ...missing.map((pkg) => `${pkg}:${debArch[arch]}`)], { cwd: dir, phase: 'image-build', code: 'IMAGE_DEB_DOWNLOAD' });
-    }
-    const debs = (await readdir(dir)).filter((name) => name.endsWith('.deb') && packages.some((pkg) => name.startsWith(`${pkg}_`))).sort();
-    if (!existsSync(join(root, '.complete'))) {
-      await run('rm', ['-rf', root], { phase: 'image-build' });
-      await mkdir(root, { recursive: true });
-      for (const deb of debs) await run('dpkg-deb', ['-x', join(dir, deb), root], { phase: 'image-build', code: 'IMAGE_DEB_UNPACK' });
-      await run('touch', [join(root, '.complete')], { phase: 'image-build' });
-    }
-    return { root, versions: debs };
-  });
-}
