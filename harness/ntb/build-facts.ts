@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import type { GuestExec } from '../guest/types.ts';
 import type { Arch } from '../kernel/spec.ts';
 import { run } from '../util/proc.ts';
-import { moduleStringLists, type Facts } from './capabilities.ts';
-import type { Probe } from './capability-table.ts';
+import { decideCapabilities, leafProbes, moduleStringLists, type CapabilityProbeResult, type Facts } from './capabilities.ts';
+import { capabilityTable, type Probe, type ProbeSide } from './capability-table.ts';
 import { sq } from './shell.ts';
 
 /** The part of a kernel build the facts come from (KernelArtifact has these). */
@@ -165,4 +165,20 @@ export async function buildFacts(kernel: BuiltKernel, guest: GuestExec, probes: 
     });
   }
   return facts;
+}
+
+/**
+ * Like probeCapabilities, with the facts read from the kernel's build (harness/ntb/build-facts.ts) and
+ * only the runtime remainder from the guest; undefined when the build cannot answer (then probe the guest).
+ */
+export async function probeCapabilitiesFromBuild(
+  kernel: BuiltKernel,
+  guest: GuestExec,
+  side: ProbeSide,
+  extra: Record<string, Probe> = {},
+  timeoutMs = 60_000,
+): Promise<(CapabilityProbeResult & { facts: Facts }) | undefined> {
+  const table = capabilityTable(extra);
+  const facts = await buildFacts(kernel, guest, leafProbes(table, side), timeoutMs);
+  return facts ? { ...decideCapabilities(table, side, facts), facts } : undefined;
 }

@@ -8,7 +8,6 @@ import { ExprError } from '../scenario/expr.ts';
 import { evalExpr, valuesEqual } from '../scenario/expr-eval.ts';
 import { capabilityTable, type CapabilityDef, type ObservedValue, type Probe, type ProbeSide } from './capability-table.ts';
 import { sq } from './shell.ts';
-import { buildFacts, type BuiltKernel } from './build-facts.ts';
 
 export interface CapabilityProbeResult {
   /** `<side>.<name>` → true/false; missing when it could not be decided. */
@@ -35,7 +34,7 @@ export interface Facts {
 
 type Table = Map<string, CapabilityDef & { side: ProbeSide; name: string }>;
 
-function leafProbes(table: Table, side: ProbeSide): Probe[] {
+export function leafProbes(table: Table, side: ProbeSide): Probe[] {
   return [...table.values()].filter((def) => def.side === side).map((def) => def.probe);
 }
 
@@ -189,22 +188,6 @@ export function decideCapabilities(table: Table, side: ProbeSide, facts: Facts):
     else out.unknown[key] = result.unknown;
   }
   return out;
-}
-
-/**
- * Like probeCapabilities, with the facts read from the kernel's build (harness/ntb/build-facts.ts) and
- * only the runtime remainder from the guest; undefined when the build cannot answer (then probe the guest).
- */
-export async function probeCapabilitiesFromBuild(
-  kernel: BuiltKernel,
-  guest: GuestExec,
-  side: ProbeSide,
-  extra: Record<string, Probe> = {},
-  timeoutMs = 60_000,
-): Promise<(CapabilityProbeResult & { facts: Facts }) | undefined> {
-  const table = capabilityTable(extra);
-  const facts = await buildFacts(kernel, guest, leafProbes(table, side), timeoutMs);
-  return facts ? { ...decideCapabilities(table, side, facts), facts } : undefined;
 }
 
 export async function probeCapabilities(guest: GuestExec, side: ProbeSide, extra: Record<string, Probe> = {}, timeoutMs = 60_000): Promise<CapabilityProbeResult & { facts: Facts }> {

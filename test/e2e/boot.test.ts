@@ -13,7 +13,8 @@ import { HarnessError } from '../../harness/errors.ts';
 import { teardownAll } from '../../harness/util/teardown.ts';
 import type { Splat } from '../../harness/detect/console.ts';
 import type { Arch } from '../../harness/kernel/spec.ts';
-import { probeCapabilities, probeCapabilitiesFromBuild } from '../../harness/ntb/capabilities.ts';
+import { probeCapabilities } from '../../harness/ntb/capabilities.ts';
+import { probeCapabilitiesFromBuild } from '../../harness/ntb/build-facts.ts';
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 

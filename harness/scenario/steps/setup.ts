@@ -3,7 +3,8 @@
  * the function on the EP (all attributes before linking it to the controller), start it, and wait for
  * the host to see and bind it. Sets the cell's parameters (Nh, Ne, class_code).
  */
-import { probeCapabilities, probeCapabilitiesFromBuild } from '../../ntb/capabilities.ts';
+import { probeCapabilities } from '../../ntb/capabilities.ts';
+import { probeCapabilitiesFromBuild } from '../../ntb/build-facts.ts';
 import { setupEpfTest, setupVntb } from '../../ntb/configfs.ts';
 import { enableDbEventProbe } from '../../ntb/kprobe.ts';
 import { modprobe } from '../../ntb/modules.ts';
