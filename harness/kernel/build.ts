@@ -9,11 +9,11 @@ import { hashParts, hashTree, sha256, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
 import { builtinFragments, configMismatches, loadFragments } from './config.ts';
 import { loadPatchSet } from './patches.ts';
-import { describeSource, resolveSource, type SourceProvenance } from './source.ts';
+import { describeSource, resolveSource } from './source.ts';
 import { assertKernelSupported } from './support.ts';
 import { applyPatches, prepareWorkTree } from './worktree.ts';
 import { buildMeter, estimateBuild, previousBuilds, type BuildProgress } from './build-progress.ts';
-import type { Arch, KernelSpec } from './spec.ts';
+import type { Arch, KernelSpec, SourceProvenance } from './spec.ts';
 
 /** Bump when the build recipe changes in a way that changes artifacts. */
 const BUILDER_VERSION = '1';

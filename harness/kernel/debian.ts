@@ -15,7 +15,8 @@ import { sha256, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
 import { ensureSetup } from '../setup/setup.ts';
 import { aptUpdate } from '../setup/apt.ts';
-import { extractOnce, type ResolvedSource, type SourceProvenance } from './source.ts';
+import { extractOnce } from './extract.ts';
+import type { ResolvedSource, SourceProvenance } from './spec.ts';
 
 /** What `debian:<spec>` asks for: a series (7.2), a release (7.2.13), or an exact Debian version (7.2=7.2.13-1). */
 export interface DebianRequest {

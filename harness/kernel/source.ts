@@ -1,41 +1,15 @@
 import { existsSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { HarnessError } from '../errors.ts';
 import { cachePath } from '../util/paths.ts';
 import { run } from '../util/proc.ts';
 import { sha256, short } from '../util/hash.ts';
 import { withLock } from '../util/lock.ts';
-import type { KernelSource } from './spec.ts';
+import type { KernelSource, ResolvedSource } from './spec.ts';
 import { parseDebianRequest, resolveDebianSource } from './debian.ts';
 import { treeIdentity } from './tree-id.ts';
-
-export interface ResolvedSource {
-  /** Identity for cache keys: changes whenever the tree's content may change. */
-  id: string;
-  /** The pristine tree (never modified for debian/git sources). */
-  dir: string;
-  /** True when the tree is the user's own and must not be patched or copied. */
-  external: boolean;
-  /** Human label, e.g. "debian linux-source-6.12 6.12.117-1~deb12u1". */
-  label: string;
-  /** For debian: sources, what was downloaded (recorded in the kernel's metadata.json). */
-  provenance?: SourceProvenance;
-}
-
-export interface SourceProvenance {
-  /** Debian package: linux-source-X.Y (binary) or linux (source package). */
-  package: string;
-  /** Debian version, e.g. 7.2.13-1. */
-  version: string;
-  /** Upstream kernel release, e.g. 7.2.13. */
-  upstream: string;
-  /** The file downloaded (.deb or .orig tarball) and its SHA256 from apt's signed index. */
-  file: string;
-  sha256: string;
-  /** The suite(s) that carry that version. */
-  suite: string;
-}
+import { extractOnce } from './extract.ts';
 
 export function parseKernelSource(text: string): KernelSource {
   const debian = /^debian:(.+)$/.exec(text);
@@ -128,20 +102,4 @@ async function resolvePath(path: string, log: (line: string) => void): Promise<R
     log(`fingerprinted ${dir}: ${s.files} files, ${s.hashed} read (${Math.round(s.bytesHashed / 1e6)} MB) in ${(s.ms / 1000).toFixed(1)} s`);
   }
   return { id: identity.id, dir, external: true, label: identity.id };
-}
-
-/** Unpacks into a temporary directory and renames into place, so a half-unpacked tree is never used. */
-export async function extractOnce(dir: string, log: (line: string) => void, what: string, unpack: (tmp: string) => Promise<string>): Promise<void> {
-  if (existsSync(join(dir, 'Makefile'))) return;
-  await mkdir(cachePath('src'), { recursive: true });
-  await withLock(dir, async () => {
-    if (existsSync(join(dir, 'Makefile'))) return;
-    log(what);
-    const tmp = `${dir}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
-    const root = await unpack(tmp);
-    await rename(root, dir);
-    await rm(tmp, { recursive: true, force: true });
-  });
 }
