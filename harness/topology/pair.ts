@@ -9,7 +9,7 @@ import { checkedSocketPath } from '../util/rundir.ts';
 import type { QemuBuild } from '../qemu/build.ts';
 import type { KernelArtifact } from '../kernel/build.ts';
 import type { GuestImage } from '../image/build.ts';
-import { makePrivateDir } from '../util/rundir.ts';
+import { makePrivate, makePrivateDir } from '../util/rundir.ts';
 import { scaleMs } from '../util/timeouts.ts';
 
 export interface PairSide {
@@ -40,6 +40,8 @@ export interface PairOptions {
  */
 export class LinkedPair {
   readonly relay: LinkRelay;
+  /** The guests' own network sockets (one bound by each QEMU). */
+  private readonly guestNetSockets: string[];
   readonly ep: Guest;
   readonly host: Guest;
   /** The EPC's name under /sys/kernel/config/pci_ep/controllers, once the driver is loaded. */
@@ -53,6 +55,7 @@ export class LinkedPair {
     const binary = (side: PairSide) => (side.kernel.arch === 'x86_64' ? options.qemu.x86_64 : options.qemu.aarch64);
     // The guests' own network (command.ts guestNetArgs): each QEMU binds one socket, sends to the other.
     const gnet = { ep: checkedSocketPath(join(options.shm, 'gnet-ep.sock')), host: checkedSocketPath(join(options.shm, 'gnet-host.sock')) };
+    this.guestNetSockets = [gnet.ep, gnet.host];
     const common = { shmDir: options.shm, key: options.key, sharedRam: true, qemuDataDir: options.qemu.dataDir, timeoutScale: options.timeoutScale };
     this.host = new Guest({
       ...common,
@@ -96,6 +99,8 @@ export class LinkedPair {
     await this.relay.listen();
     await this.host.start();
     await this.ep.start();
+    // QEMU binds the guest-network sockets through the umask (by now: QMP answers after netdevs exist).
+    for (const socket of this.guestNetSockets) await makePrivate(socket);
     this.relay.plugger = new QmpPlugger(this.host.qmp!, this.relay.linkId, this.ep.ramFile, scaleMs(30_000, this.options.timeoutScale));
     const device = linkNames(this.relay.linkId).device;
     this.host.qmp!.on('event', (event) => {
