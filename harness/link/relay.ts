@@ -18,6 +18,9 @@ export interface Plugger {
 
 type Side = 'ep' | 'rc';
 
+/** How often a FABRIC count record goes to the wire trace while host writes cross the fabric. */
+export const FABRIC_SUMMARY_MS = 1000;
+
 /**
  * The relay for one link: a UNIX socket per side, every message forwarded, traced to NDJSON and
  * counted. START from the EP hot-plugs the function into the RC; STOP unplugs it. The trace is a
@@ -43,6 +46,14 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   readonly msiLatenciesMs: number[] = [];
   /** Host writes into the EP's doorbell region that the relay passed on (embedded doorbell). */
   doorbellWrites = 0;
+  /**
+   * Host writes into fabric BARs (pci-epf-ntb's doorbell/memory-window BARs) passed on to the EP.
+   * Counted, not traced one by one (a transfer is hundreds of thousands): FABRIC summary records
+   * go to the trace every FABRIC_SUMMARY_MS while they change, and at close.
+   */
+  readonly fabric = { writes: 0, bytes: 0 };
+  private fabricTraced = 0;
+  private fabricTimer: NodeJS.Timeout | null = null;
   /** START→function-realized times, one per link up. */
   readonly linkUpMs: number[] = [];
   /** MSI faults steps arm (faults.ts); each one applied is a FAULT event in the trace. */
@@ -75,10 +86,22 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
       this.servers.push(server);
     }
     onTeardown(`relay link${this.linkId}`, () => this.close());
+    this.fabricTimer = setInterval(() => this.fabricSummary(), FABRIC_SUMMARY_MS);
+    this.fabricTimer.unref();
+  }
+
+  /** A FABRIC record when the counts moved since the last one (close() forces the last). */
+  private fabricSummary(final = false): void {
+    if (this.fabric.writes === this.fabricTraced && !(final && this.fabric.writes > 0)) return;
+    this.fabricTraced = this.fabric.writes;
+    this.record('relay', 'FABRIC', { writes: this.fabric.writes, bytes: this.fabric.bytes, final: final || undefined });
   }
 
   async close(): Promise<void> {
     // Detach the trace first: closing sockets still reports DISCONNECTED events.
+    if (this.fabricTimer) clearInterval(this.fabricTimer);
+    this.fabricTimer = null;
+    if (this.trace) this.fabricSummary(true);
     const trace = this.trace;
     this.trace = null;
     this.faults.cancelAll();
@@ -164,6 +187,14 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   }
 
   private handle(side: Side, message: Message, seq: number): void {
+    if (message.type === 'FABRIC_WRITE' && side === 'rc') {
+      // Hot path: forwarded in order with everything else on the link, counted, not traced.
+      this.fabric.writes++;
+      this.fabric.bytes += message.size;
+      const socket = this.sockets.ep;
+      if (socket) socket.write(encode(message, this.seq++));
+      return;
+    }
     if (message.type === 'INVALID') {
       // Same policy as the devices: log and drop the message, keep the connection.
       this.record('relay', 'PROTOCOL_ERROR', { side, seq, msgType: message.code, error: message.reason });

@@ -22,6 +22,7 @@ export const MsgType = {
   LINK_STATE: 9,
   DOORBELL: 10,
   MEM_WRITE: 11,
+  FABRIC_WRITE: 12,
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
 
@@ -29,8 +30,11 @@ export const Role = { EP: 1, RC: 2 } as const;
 export const IrqType = { INTX: 1, MSI: 2 } as const;
 export const irqResultNames = ['delivered', 'msi-disabled', 'out-of-range', 'no-bus-master', 'masked', 'not-plugged', 'unsupported'];
 
-/** DOORBELL: the EP device found the BAR's memory inside its doorbell region (epRamOffset is the offset there). */
-export const BarFlag = { ENABLED: 1, MEM64: 2, PREFETCH: 4, IO: 8, UNBACKED: 16, DOORBELL: 32 } as const;
+/**
+ * DOORBELL: the EP device found the BAR's memory inside its doorbell region (epRamOffset is the offset there).
+ * FABRIC: inside a vepc aperture of the EP machine (epRamOffset is then the EP physical address).
+ */
+export const BarFlag = { ENABLED: 1, MEM64: 2, PREFETCH: 4, IO: 8, UNBACKED: 16, DOORBELL: 32, FABRIC: 64 } as const;
 
 export interface Header {
   magic: number;
@@ -75,6 +79,8 @@ export type Message =
   | { type: 'DOORBELL'; bar: number; size: number; offset: bigint; value: bigint }
   /** The EP wrote through an outbound window to a host address outside host RAM (EP → RC). */
   | { type: 'MEM_WRITE'; address: bigint; size: number; value: bigint }
+  /** The host wrote into a BAR the EP backed with an aperture of its fabric (RC → EP); address is EP physical. */
+  | { type: 'FABRIC_WRITE'; bar: number; size: number; address: bigint; value: bigint }
   | { type: 'UNKNOWN'; code: number }
   /** A message the peer should not have sent (too long, an index out of range): reported, never acted on. */
   | { type: 'INVALID'; code: number; reason: string };
@@ -111,6 +117,7 @@ const minimumLength: Record<MsgTypeName, number> = {
   LINK_STATE: 4,
   DOORBELL: 24,
   MEM_WRITE: 24,
+  FABRIC_WRITE: 24,
 };
 
 export function decodePayload(type: number, p: Buffer): Message {
@@ -167,6 +174,13 @@ export function decodePayload(type: number, p: Buffer): Message {
     }
     case 'MEM_WRITE':
       return { type: name, address: p.readBigUInt64LE(0), size: p.readUInt32LE(8), value: p.readBigUInt64LE(16) };
+    case 'FABRIC_WRITE': {
+      const bar = p.readUInt32LE(0);
+      const size = p.readUInt32LE(4);
+      if (bar >= NUM_BARS) return { type: 'INVALID', code: type, reason: `FABRIC_WRITE from BAR${bar}, outside 0..${NUM_BARS - 1}` };
+      if (![1, 2, 4, 8].includes(size)) return { type: 'INVALID', code: type, reason: `FABRIC_WRITE of ${size} bytes (1, 2, 4 or 8)` };
+      return { type: name, bar, size, address: p.readBigUInt64LE(8), value: p.readBigUInt64LE(16) };
+    }
   }
 }
 
@@ -234,6 +248,13 @@ export function encode(message: OutMessage, seq: number): Buffer {
       payload = Buffer.alloc(24);
       payload.writeBigUInt64LE(message.address, 0);
       payload.writeUInt32LE(message.size, 8);
+      payload.writeBigUInt64LE(message.value, 16);
+      break;
+    case 'FABRIC_WRITE':
+      payload = Buffer.alloc(24);
+      payload.writeUInt32LE(message.bar, 0);
+      payload.writeUInt32LE(message.size, 4);
+      payload.writeBigUInt64LE(message.address, 8);
       payload.writeBigUInt64LE(message.value, 16);
       break;
     case 'DOORBELL':

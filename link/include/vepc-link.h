@@ -97,6 +97,16 @@
  * messages instead of aliasing EP RAM.
  */
 #define VEPC_BAR_F_DOORBELL		(1u << 5)
+/*
+ * Set by the EP device, never by the driver: PHYS..PHYS+SIZE lies inside
+ * the outbound aperture (BAR2) of a vepc device of the same EP machine,
+ * its own or another's -- the EP's internal interconnect, as pci-epf-ntb
+ * uses it (a BAR of one controller backed by the other's outbound space).
+ * In vlink_bar, ep_ram_offset then carries the EP physical address PHYS,
+ * and the RC function forwards host writes into the BAR as FABRIC_WRITE
+ * messages; the EP device replays each on its system memory.
+ */
+#define VEPC_BAR_F_FABRIC		(1u << 6)
 
 /* Outbound windows: aperture slice -> host (RC) PCI address (map_addr/unmap_addr). */
 #define VEPC_REG_WIN_BASE		0x400
@@ -162,6 +172,7 @@ enum vlink_msg_type {
 	VLINK_MSG_LINK_STATE	= 9,	/* relay -> EP: the RC function is plugged (1) or not (0) */
 	VLINK_MSG_DOORBELL	= 10,	/* RC -> EP: host wrote into a BAR mapped onto the doorbell region */
 	VLINK_MSG_MEM_WRITE	= 11,	/* EP -> RC: outbound write to a host address outside host RAM */
+	VLINK_MSG_FABRIC_WRITE	= 12,	/* RC -> EP: host wrote into a BAR backed by an EP aperture */
 };
 
 #define VLINK_ROLE_EP			1
@@ -256,6 +267,18 @@ struct vlink_mem_write {
 	uint64_t address;	/* host bus address */
 	uint32_t size;		/* 1, 2, 4 or 8 */
 	uint32_t reserved;
+	uint64_t value;		/* little-endian, low `size` bytes */
+};
+
+/*
+ * A posted write the host made into a BAR whose entry has
+ * VEPC_BAR_F_FABRIC.  The EP device replays it at `address` on its own
+ * system memory, after checking it lies inside that BAR's committed range.
+ */
+struct vlink_fabric_write {
+	uint32_t bar;		/* the function's BAR the host wrote to (0..5) */
+	uint32_t size;		/* access size in bytes: 1, 2, 4 or 8 */
+	uint64_t address;	/* EP physical address: the entry's PHYS + offset in the BAR */
 	uint64_t value;		/* little-endian, low `size` bytes */
 };
 

@@ -144,6 +144,37 @@ t.test('DOORBELL from the RC function reaches the EP, is traced and counted', as
   rc.socket.destroy();
 });
 
+t.test('FABRIC_WRITE from the RC reaches the EP in order, is counted per link and summarised, not traced per write', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const tracePath = join(dir, 'wire.ndjson');
+  const relay = new LinkRelay(1, dir, tracePath);
+  relay.plugger = { plug: async () => undefined, unplug: async () => undefined };
+  await relay.listen();
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  ep.send({ type: 'HELLO', role: 1, linkId: 1 });
+  await ep.waitFor('LINK_STATE');
+  const count = 500;
+  for (let i = 0; i < count; i++) rc.send({ type: 'FABRIC_WRITE', bar: 2, size: i % 2 ? 4 : 8, address: 0x10000000n + BigInt(i * 8), value: BigInt(i) });
+  // A doorbell after them must arrive after them: one ordered stream per link.
+  rc.send({ type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n });
+  await ep.waitFor('DOORBELL');
+  const got = ep.received.filter((m) => m.type === 'FABRIC_WRITE' || m.type === 'DOORBELL');
+  t.equal(got.length, count + 1);
+  t.same(got.slice(0, count).map((m) => (m as { value: bigint }).value), Array.from({ length: count }, (_, i) => BigInt(i)), 'in the order the host made them');
+  t.equal(got.at(-1)!.type, 'DOORBELL', 'the doorbell comes last');
+  t.same(relay.fabric, { writes: count, bytes: (count / 2) * 8 + (count / 2) * 4 });
+  t.equal(relay.events().filter((e) => e.type === 'FABRIC_WRITE').length, 0, 'no trace record per write');
+  ep.socket.destroy();
+  rc.socket.destroy();
+  await relay.close();
+  const trace = (await readFile(tracePath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const summaries = trace.filter((e) => e.type === 'FABRIC');
+  t.ok(summaries.length >= 1, 'a FABRIC summary in the trace');
+  t.match(summaries.at(-1), { link: 1, from: 'relay', writes: count, bytes: 3000, final: true }, 'the closing summary has the totals');
+});
+
 t.test('an EP memory write to the host MSI address is an MSI on the wire (path write), counted per vector', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'relay-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -25,6 +25,7 @@ t.test('every message type survives encode → chunked reassembly → decode', a
     { type: 'WINDOW', index: 2, mapped: 1, apertureOffset: 0x2000n, pciAddr: 0x7ff00000n, size: 0x100000n },
     { type: 'LINK_STATE', up: 1 },
     { type: 'DOORBELL', bar: 2, size: 4, offset: 0x10n, value: 1n },
+    { type: 'FABRIC_WRITE', bar: 2, size: 8, address: 0x8000104000n, value: 0x1122334455667788n },
   ] as const;
   const stream = Buffer.concat(messages.map((m, i) => encode(m as never, i)));
   const reader = new MessageReader();
@@ -112,6 +113,25 @@ t.test('DOORBELL layout matches struct vlink_doorbell (24 bytes)', async (t) => 
   bad.writeUInt32LE(NUM_BARS, HEADER_SIZE);
   const [decoded] = new MessageReader().push(bad);
   t.equal(decoded!.message.type, 'INVALID', 'a BAR outside 0..5 is refused');
+});
+
+t.test('FABRIC_WRITE layout matches struct vlink_fabric_write (24 bytes); bad BAR or size is INVALID', async (t) => {
+  const buf = encode({ type: 'FABRIC_WRITE', bar: 3, size: 2, address: 0x10004000n, value: 0xbeefn }, 0);
+  t.equal(buf.readUInt16LE(6), MsgType.FABRIC_WRITE);
+  t.equal(MsgType.FABRIC_WRITE, 12);
+  t.equal(buf.readUInt32LE(8), 24);
+  t.equal(buf.readUInt32LE(HEADER_SIZE), 3, 'bar');
+  t.equal(buf.readUInt32LE(HEADER_SIZE + 4), 2, 'size');
+  t.equal(buf.readBigUInt64LE(HEADER_SIZE + 8), 0x10004000n, 'address');
+  t.equal(buf.readBigUInt64LE(HEADER_SIZE + 16), 0xbeefn, 'value');
+  const badBar = Buffer.from(buf);
+  badBar.writeUInt32LE(NUM_BARS, HEADER_SIZE);
+  t.equal(new MessageReader().push(badBar)[0]!.message.type, 'INVALID', 'a BAR outside 0..5 is refused');
+  for (const size of [0, 3, 16]) {
+    const badSize = Buffer.from(buf);
+    badSize.writeUInt32LE(size, HEADER_SIZE + 4);
+    t.equal(new MessageReader().push(badSize)[0]!.message.type, 'INVALID', `a ${size}-byte access is refused`);
+  }
 });
 
 t.test('HOST_CONFIG from a sender without the MSI message (8 bytes) decodes with address and data 0', async (t) => {

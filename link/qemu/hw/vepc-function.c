@@ -55,6 +55,9 @@ typedef struct VepcFunctionBar {
     /* Mapped onto the EP's doorbell region: writes go back as DOORBELL. */
     bool doorbell;
     uint64_t doorbell_offset;
+    /* Backed by an EP aperture (the EP's fabric): writes go as FABRIC_WRITE. */
+    bool fabric;
+    uint64_t fabric_addr;       /* EP physical address of the BAR's start */
 } VepcFunctionBar;
 
 struct VepcFunctionState {
@@ -244,6 +247,14 @@ static void vf_mem_write(VepcFunctionState *s, const uint8_t *payload,
 static bool vf_bar_backed(uint32_t flags)
 {
     return (flags & VEPC_BAR_F_ENABLED) &&
+           !(flags & (VEPC_BAR_F_UNBACKED | VEPC_BAR_F_DOORBELL |
+                      VEPC_BAR_F_FABRIC));
+}
+
+/* The BAR's writes become FABRIC_WRITE messages (an EP aperture behind it). */
+static bool vf_bar_fabric(uint32_t flags)
+{
+    return (flags & VEPC_BAR_F_ENABLED) && (flags & VEPC_BAR_F_FABRIC) &&
            !(flags & (VEPC_BAR_F_UNBACKED | VEPC_BAR_F_DOORBELL));
 }
 
@@ -300,12 +311,19 @@ static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
                       "which the function does not have\n", n);
         return;
     }
-    /* Any re-target ends forwarding; a doorbell entry starts it again. */
+    /* Any re-target ends forwarding; a doorbell or fabric entry starts it again. */
     s->bars[n].doorbell = false;
+    s->bars[n].fabric = false;
     if (vf_bar_doorbell(flags) && size == s->bars[n].size) {
         vf_back_bar(s, n, false, 0);
         s->bars[n].doorbell = true;
         s->bars[n].doorbell_offset = offset;
+        return;
+    }
+    if (vf_bar_fabric(flags) && size == s->bars[n].size) {
+        vf_back_bar(s, n, false, 0);
+        s->bars[n].fabric = true;
+        s->bars[n].fabric_addr = offset;
         return;
     }
     if (!vf_bar_backed(flags)) {
@@ -330,8 +348,10 @@ static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
 
 /*
  * A BAR without RAM behind it reads as zero.  Writes are dropped, unless
- * the EP mapped the BAR onto its doorbell region: then each one travels to
- * the EP as it was made (offset, size, value), like a posted write would.
+ * the EP mapped the BAR onto its doorbell region or an aperture of its
+ * fabric: then each one travels to the EP as it was made (offset or
+ * address, size, value), like a posted write would.  Non-posted reads
+ * through the fabric are not modelled.
  */
 static uint64_t vf_hole_read(void *opaque, hwaddr addr, unsigned size)
 {
@@ -345,6 +365,17 @@ static void vf_hole_write(void *opaque, hwaddr addr, uint64_t val,
     VepcFunctionState *s = b->owner;
     struct vlink_doorbell m;
 
+    if (b->fabric) {
+        struct vlink_fabric_write f = {
+            .bar = cpu_to_le32(b->index),
+            .size = cpu_to_le32(size),
+            .address = cpu_to_le64(b->fabric_addr + addr),
+            .value = cpu_to_le64(val),
+        };
+
+        vlink_wire_send(&s->wire, VLINK_MSG_FABRIC_WRITE, &f, sizeof(f));
+        return;
+    }
     if (!b->doorbell) {
         return;
     }
@@ -436,6 +467,8 @@ static void vf_init_bar(VepcFunctionState *s, int n)
     b->backed = false;
     b->doorbell = vf_bar_doorbell(b->flags);
     b->doorbell_offset = b->offset;
+    b->fabric = vf_bar_fabric(b->flags);
+    b->fabric_addr = b->offset;
     if (vf_bar_backed(b->flags)) {
         vf_back_bar(s, n, true, b->offset);
     }

@@ -325,6 +325,49 @@ static bool vepc_doorbell_offset(VepcState *s, uint64_t phys, uint64_t size,
     return true;
 }
 
+typedef struct VepcFabricSearch {
+    uint64_t phys;
+    uint64_t size;
+    bool found;
+} VepcFabricSearch;
+
+static int vepc_fabric_match(Object *obj, void *opaque)
+{
+    VepcFabricSearch *q = opaque;
+    VepcState *other;
+    pcibus_t base;
+
+    if (!object_dynamic_cast(obj, TYPE_VEPC)) {
+        return 0;
+    }
+    other = VEPC(obj);
+    base = pci_get_bar_addr(&other->pdev, VEPC_APERTURE_BAR);
+    if (base == PCI_BAR_UNMAPPED || q->phys < base ||
+        q->phys - base >= other->aperture_size ||
+        q->size > other->aperture_size - (q->phys - base)) {
+        return 0;
+    }
+    q->found = true;
+    return 1;
+}
+
+/*
+ * Is PHYS..PHYS+SIZE inside the outbound aperture of a vepc of this
+ * machine (ours or another's), as the EP sees it?  pci-epf-ntb backs the
+ * doorbell/memory-window BARs of one controller with memory from the
+ * other's outbound space: the EP's own interconnect, not RAM.
+ */
+static bool vepc_fabric_range(uint64_t phys, uint64_t size)
+{
+    VepcFabricSearch q = { .phys = phys, .size = size };
+
+    if (size == 0 || size > UINT64_MAX - phys) {
+        return false;
+    }
+    object_child_foreach_recursive(object_get_root(), vepc_fabric_match, &q);
+    return q.found;
+}
+
 static uint32_t vepc_bar_commit(VepcState *s, int n, uint32_t flags)
 {
     VepcBar *b = &s->bars[n];
@@ -366,13 +409,17 @@ static uint32_t vepc_bar_commit(VepcState *s, int n, uint32_t flags)
                       n, b->size, b->started_size);
         return VEPC_ERR_BAD_ARGUMENT;
     }
-    /* The device decides whether a BAR lands on the doorbell, not the driver. */
-    flags &= ~VEPC_BAR_F_DOORBELL;
+    /* The device decides what backs a BAR (doorbell, fabric), not the driver. */
+    flags &= ~(VEPC_BAR_F_DOORBELL | VEPC_BAR_F_FABRIC);
     if (flags & VEPC_BAR_F_UNBACKED) {
         /* Declared now, backed by a later commit (pci-epf-vntb's MW BARs). */
         offset = 0;
     } else if (!is_io && vepc_doorbell_offset(s, b->phys, b->size, &offset)) {
         flags |= VEPC_BAR_F_DOORBELL;
+    } else if (!is_io && vepc_fabric_range(b->phys, b->size)) {
+        /* The entry carries the EP physical address itself. */
+        flags |= VEPC_BAR_F_FABRIC;
+        offset = b->phys;
     } else if (!vepc_ram_offset(s, b->phys, b->size, &offset)) {
         qemu_log_mask(LOG_GUEST_ERROR, "vepc: BAR%d: 0x%" PRIx64 "+0x%" PRIx64
                       " is not in the shared RAM file\n",
@@ -597,6 +644,50 @@ static void vepc_doorbell_msg(VepcState *s, const uint8_t *payload,
         return;
     }
     vepc_doorbell_write(s, le64_to_cpu(m.offset), le64_to_cpu(m.value));
+}
+
+/* ---- the fabric: host writes into BARs backed by an aperture ---------- */
+
+/*
+ * The host wrote into a BAR whose entry has FABRIC.  Replay it on our
+ * system memory, where it reaches whatever the aperture maps there: RC
+ * RAM of another link, or a forwarded window (MEM_WRITE on that link).
+ * Only inside the range the BAR was committed with: the address comes
+ * from the wire.
+ */
+static void vepc_fabric_write_msg(VepcState *s, const uint8_t *payload,
+                                  uint32_t len)
+{
+    struct vlink_fabric_write m;
+    uint32_t n, size;
+    uint64_t addr;
+    VepcBar *b;
+    uint8_t buf[8];
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_FABRIC_WRITE, payload, len,
+                       &m, sizeof(m))) {
+        return;
+    }
+    n = le32_to_cpu(m.bar);
+    size = le32_to_cpu(m.size);
+    addr = le64_to_cpu(m.address);
+    if (n >= VEPC_NUM_BARS ||
+        (size != 1 && size != 2 && size != 4 && size != 8)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc: FABRIC_WRITE BAR%u size %u\n",
+                      n, size);
+        return;
+    }
+    b = &s->bars[n];
+    if (!(b->flags & VEPC_BAR_F_ENABLED) || !(b->flags & VEPC_BAR_F_FABRIC) ||
+        addr < b->ep_ram_offset || addr - b->ep_ram_offset >= b->committed_size ||
+        size > b->committed_size - (addr - b->ep_ram_offset)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc: FABRIC_WRITE to 0x%" PRIx64
+                      " outside BAR%u's fabric range\n", addr, n);
+        return;
+    }
+    stq_le_p(buf, le64_to_cpu(m.value));
+    address_space_write(&address_space_memory, addr, MEMTXATTRS_UNSPECIFIED,
+                        buf, size);
 }
 
 /* ---- registers --------------------------------------------------------- */
@@ -943,6 +1034,9 @@ static void vepc_handle_message(void *opaque, uint16_t type,
         break;
     case VLINK_MSG_DOORBELL:
         vepc_doorbell_msg(s, payload, len);
+        break;
+    case VLINK_MSG_FABRIC_WRITE:
+        vepc_fabric_write_msg(s, payload, len);
         break;
     default:
         qemu_log_mask(LOG_UNIMP, "vepc: ignoring link message type %u\n",
