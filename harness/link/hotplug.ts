@@ -20,14 +20,27 @@ export function rcLinkArgs(linkId: number, socketPath: string): string[] {
 }
 
 /** EP QEMU arguments for a link: the EPC device, its relay socket and the RC RAM file it maps. */
-export function epLinkArgs(linkId: number, socketPath: string, peerRam: string, apertureMiB = 128): string[] {
+export function epLinkArgs(linkId: number, socketPath: string, peerRam: string, apertureMiB = 128, pciSlot?: number): string[] {
   const names = linkNames(linkId);
+  // A fixed slot fixes the EPC's name (vepc.ko names it after the PCI device): how a trio maps EPC to link.
+  const addr = pciSlot === undefined ? '' : `,addr=${epcSlotHex(pciSlot)}`;
   return [
     '-chardev',
     `socket,id=${names.chardev},path=${socketPath}`,
     '-device',
-    `vepc,id=link${linkId}-epc,chardev=${names.chardev},link-id=${linkId},peer-ram=${peerRam},aperture-size=${apertureMiB}M`,
+    `vepc,id=link${linkId}-epc,chardev=${names.chardev},link-id=${linkId},peer-ram=${peerRam},aperture-size=${apertureMiB}M${addr}`,
   ];
+}
+
+function epcSlotHex(slot: number): string {
+  if (!Number.isInteger(slot) || slot < 1 || slot > 0x1f) throw new RangeError(`PCI slot ${slot} is outside 1..31`);
+  return `0x${slot.toString(16)}`;
+}
+
+/** The EPC name vepc.ko registers for a vepc in slot `slot` of the EP's root bus (its PCI device name). */
+export function epcNameForSlot(slot: number): string {
+  epcSlotHex(slot);
+  return `0000:00:${slot.toString(16).padStart(2, '0')}.0`;
 }
 
 /** device_add arguments that make the RC function look exactly like what the EP described. */
