@@ -1,0 +1,187 @@
+// The pci-epf-ntb bridge through the real link, three guests on stock 6.12 kernels: an arm64 EP with two
+// vepc controllers, each linked to its own x86_64 host; pci-epf-ntb configured across both (pci-ntb-howto.rst);
+// ntb_hw_epf + ntb_tool on both hosts. Host writes into the function's doorbell/memory-window BARs cross the
+// EP's fabric (FABRIC_WRITE) and reach the other host's RAM or its MSI address (MEM_WRITE on the other link).
+import t from 'tap';
+import { execa } from 'execa';
+import { readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeRunKey } from '../../harness/guest/keys.ts';
+import { buildImage } from '../../harness/image/build.ts';
+import { buildKernel } from '../../harness/kernel/build.ts';
+import { builtinVariants } from '../../harness/kernel/variants.ts';
+import { setupEpfNtb } from '../../harness/ntb/epf-ntb.ts';
+import { modprobe } from '../../harness/ntb/modules.ts';
+import { allocInbound, freeWindows, mapOutbound, readMd5, writeRandom } from '../../harness/ntb/mw.ts';
+import { NtbTool } from '../../harness/ntb/ntb-tool.ts';
+import { waitFunction } from '../../harness/ntb/pci.ts';
+import { perfDir, runPerf } from '../../harness/ntb/perf.ts';
+import { buildLinkQemu } from '../../harness/qemu/build.ts';
+import { ensureSetup } from '../../harness/setup/setup.ts';
+import { BridgeTrio } from '../../harness/topology/bridge.ts';
+import { makeRunDirs } from '../../harness/util/rundir.ts';
+import { teardownAll } from '../../harness/util/teardown.ts';
+import type { LinkRelay } from '../../harness/link/relay.ts';
+
+const log = (line: string) => process.stderr.write(`  ${line}\n`);
+/** Three TCG guests on two shared cores: every guest-side wait is stretched by this much. */
+const SCALE = 3;
+const ms = (base: number) => base * SCALE;
+const EPF_NTB = { vendorid: 0x104c, deviceid: 0xb00d, baseclass_code: 0x05, subclass_code: 0x00, db_count: 4, spad_count: 64, mws: [0x100000] };
+/** ntb_hw_epf (6.12): peer_db_set(bit n) writes the MSI data of interrupt n + 2; vectors 0 (link) and 1 (reserved) are no doorbells. */
+const EPF_IRQ_DB_START = 2;
+
+/** Processes whose command line mentions `needle` (not ps itself). */
+async function processesMentioning(needle: string): Promise<string[]> {
+  const ps = await execa('ps', ['-eo', 'pid,args', '--no-headers']);
+  return ps.stdout.split('\n').filter((line) => line.includes(needle) && !/\bps -eo\b/.test(line));
+}
+
+async function modesUnder(dir: string): Promise<{ path: string; mode: string; directory: boolean }[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  const out = [{ path: dir, mode: ((await stat(dir)).mode & 0o777).toString(8), directory: true }];
+  for (const entry of entries) {
+    const path = join(entry.parentPath, entry.name);
+    out.push({ path, mode: ((await stat(path)).mode & 0o777).toString(8), directory: entry.isDirectory() });
+  }
+  return out;
+}
+
+t.before(() => ensureSetup({ log }));
+t.teardown(() => teardownAll());
+
+t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit both ways, a memory window, no leftovers', async (t) => {
+  const [epKernel, hostKernel] = [await buildKernel(builtinVariants.stock!, 'arm64', { log }), await buildKernel(builtinVariants.stock!, 'x86_64', { log })];
+  t.match(epKernel.release, /^6\.12\./, `EP kernel ${epKernel.release}`);
+  t.match(hostKernel.release, /^6\.12\./, `host kernel ${hostKernel.release}`);
+  const [epImage, hostImage, qemu] = await Promise.all([buildImage(epKernel, log), buildImage(hostKernel, log), buildLinkQemu(log)]);
+  const run = await makeRunDirs('bridge-link');
+  const key = await makeRunKey(join(run.dir, 'ssh'));
+  const dir = join(run.dir, 'trio');
+  const shm = join(run.shm, 'trio');
+  t.comment(`artifacts: ${dir}`);
+  const trio = new BridgeTrio({
+    dir,
+    shm,
+    key,
+    qemu,
+    timeoutScale: SCALE,
+    log,
+    ep: { kernel: epKernel, image: epImage },
+    host: { kernel: hostKernel, image: hostImage },
+    host2: { kernel: hostKernel, image: hostImage },
+    // pci-epf-ntb takes BARs in order: 0 config, 1 peer spad, 2 doorbell + MW1 (ntb_hw_epf's J721E map).
+    epcParams: 'free_bars=0x3f',
+  });
+  let stopped = false;
+  t.teardown(async () => {
+    if (!stopped) await trio.stop();
+  });
+
+  await trio.start();
+  t.same(trio.epcNames, ['0000:00:10.0', '0000:00:11.0'], 'the EPCs are named by their fixed slots');
+  const hosts = [trio.host, trio.host2] as const;
+  await Promise.all(hosts.flatMap((h) => [modprobe(h, 'ntb_hw_epf', {}, ms(60_000)), modprobe(h, 'ntb_tool', {}, ms(60_000))]));
+
+  const setup = await setupEpfNtb(trio.ep, EPF_NTB, trio.epcNames, ms(60_000));
+  t.same(setup.refused, [], 'every attribute accepted');
+  t.same(setup.absent, [], 'every attribute exists in 6.12');
+  t.ok(setup.started, `bound primary ${setup.epcs[0]}, secondary ${setup.epcs[1]}, both started`);
+  await Promise.all(trio.relays.map((relay) => relay.waitLinkState(true, ms(60_000))));
+
+  // Each host sees its side of the NTB, class 0x0500, bound to ntb_hw_epf.
+  for (const host of hosts) {
+    const bound = await waitFunction(host, { vendor: EPF_NTB.vendorid, device: EPF_NTB.deviceid, present: true, driver: 'ntb_hw_epf' }, ms(60_000));
+    t.ok(bound.ok, `${host.name}: 104c:b00d bound to ntb_hw_epf (${bound.functions.map((f) => `${f.bdf} class ${f.class} ${f.driver ?? '-'}`).join(', ')})`);
+    if (!bound.ok) {
+      t.comment((await trio.ep.exec('dmesg | tail -n 40')).stdout);
+      return;
+    }
+  }
+  // The fabric: the doorbell/MW BAR of each interface lies in the other controller's aperture.
+  const epLog = (await trio.ep.exec('dmesg')).stdout;
+  t.notMatch(epLog, /DoorBell BAR set failed|Failed to create NTB EPC|Failed to allocate OB address/, 'pci-epf-ntb set every BAR, including the fabric ones');
+
+  const tools = await Promise.all(hosts.map((h) => NtbTool.open(h, ms(30_000))));
+  const [tool, tool2] = tools as [NtbTool, NtbTool];
+  await Promise.all(tools.map((tl) => tl.enableLink()));
+  const up = await Promise.all(tools.map((tl) => tl.waitPeerLink(ms(60_000))));
+  t.same(up, [true, true], 'peer0/link reads Y on host and host2');
+  if (!up.every(Boolean)) {
+    t.comment((await trio.ep.exec('dmesg | tail -n 40')).stdout);
+    return;
+  }
+
+  // Scratchpads: written through the peer spad BAR (EP RAM of the other interface), read locally.
+  t.same(await tool.writePeerSpad(0, 0x1234abcd), { ok: true }, 'host writes peer0/spad0');
+  t.equal(await tool2.readSpad(0), 0x1234abcd, 'host2 reads spad0 as host wrote it');
+  t.same(await tool2.writePeerSpad(1, 0x5a5a0001), { ok: true }, 'host2 writes peer0/spad1');
+  t.equal(await tool.readSpad(1), 0x5a5a0001, 'host reads spad1 as host2 wrote it');
+
+  // Doorbells: each valid bit, each way; the receiving link's relay saw exactly one MSI, on vector n + 2.
+  const ring = async (from: NtbTool, to: NtbTool, relay: LinkRelay, bit: number, label: string) => {
+    const before = await to.db();
+    if (before) await to.clearDb(before);
+    const mark = relay.mark();
+    const rang = await from.ringPeer(1 << bit);
+    t.same(rang, { ok: true }, `${label}: peer_db s ${1 << bit} accepted`);
+    const seen = await to.waitDb(0, ms(10_000));
+    t.equal(seen.value, 1 << bit, `${label}: db shows bit ${bit} (read ${seen.value.toString(16)})`);
+    // Posted writes: the MSI may still be in the relay when db changes; give it a moment.
+    for (let i = 0; i < 50 && relay.msiDeliveries(mark).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    t.same([...relay.msiCounts(mark)], [[bit + EPF_IRQ_DB_START, 1]], `${label}: link ${relay.linkId} counted one MSI on vector ${bit + EPF_IRQ_DB_START}`);
+    t.ok(relay.msiDeliveries(mark).every((d) => d.path === 'write'), `${label}: carried as the EP's memory write (map_msi_irq)`);
+    await to.clearDb(seen.value || 1 << bit);
+  };
+  const [valid, valid2] = [await tool.dbValidMask(), await tool2.dbValidMask()];
+  t.ok(valid > 0 && valid2 > 0, `db_valid_mask host ${valid.toString(16)}, host2 ${valid2.toString(16)}`);
+  const fabricBefore = trio.relays.map((r) => r.fabric.writes);
+  for (let bit = 0; (1 << bit) <= valid2; bit++) if (valid2 & (1 << bit)) await ring(tool, tool2, trio.relays[1], bit, `host→host2 bit ${bit}`);
+  for (let bit = 0; (1 << bit) <= valid; bit++) if (valid & (1 << bit)) await ring(tool2, tool, trio.relays[0], bit, `host2→host bit ${bit}`);
+  t.ok(trio.relays[0].fabric.writes > fabricBefore[0]! && trio.relays[1].fabric.writes > fabricBefore[1]!, `doorbells crossed the fabric (FABRIC_WRITE: link0 ${trio.relays[0].fabric.writes}, link1 ${trio.relays[1].fabric.writes})`);
+
+  // A memory window: host2 allocates its inbound window, host maps peer MW 0 onto it and writes.
+  const size = 0x10000;
+  const inbound = await allocInbound(tool2, 0, size);
+  t.ok(inbound.window, `host2 inbound window: ${inbound.error ?? `0x${inbound.window?.dmaAddress.toString(16)} + ${inbound.window?.size}`}`);
+  if (inbound.window) {
+    const mapped = await mapOutbound(tool, 0, inbound.window, 'decimal');
+    t.ok(mapped.ok, `host maps peer_mw_trans0 (${mapped.value}${mapped.error ? `: ${mapped.error}` : ''})`);
+    const written = Date.now();
+    const fabric = trio.relays[0].fabric.bytes;
+    const sent = await writeRandom(tool, 'peer_mw0', size);
+    const writeMs = Date.now() - written;
+    const got = await readMd5(tool2, 'mw0', size);
+    t.ok(sent.md5 && got.md5 && sent.md5 === got.md5, `host2 reads back what host wrote (${sent.md5 ?? sent.error} vs ${got.md5 ?? got.error})`);
+    const bytes = trio.relays[0].fabric.bytes - fabric;
+    t.ok(bytes >= size, `${bytes} bytes crossed link 0's fabric`);
+    t.comment(`fabric write: ${size} bytes in ${writeMs} ms (${((size / 1024) / (writeMs / 1000)).toFixed(1)} KiB/s, ${trio.relays[0].fabric.writes} FABRIC_WRITEs on link 0 so far)`);
+    await freeWindows(tool2, tool, 0, inbound.window);
+  }
+
+  // One short ntb_perf run host → host2 (CPU copies through the fabric); a finding, not a gate, if it cannot run.
+  await Promise.all(hosts.map((h) => h.exec('rmmod ntb_tool', { timeoutMs: ms(30_000) })));
+  const perfLoaded = await Promise.all(hosts.map((h) => h.exec('modprobe ntb_perf total_order=16 chunk_order=16 max_mw_size=0x100000', { timeoutMs: ms(60_000) })));
+  if (perfLoaded.every((r) => r.exitCode === 0)) {
+    const dirs = await Promise.all(hosts.map((h) => perfDir(h, ms(30_000))));
+    if (dirs[0] && dirs[1]) {
+      const outcome = await runPerf(trio.host, dirs[0], ms(30_000), ms(120_000));
+      t.comment(`ntb_perf host→host2: ${outcome.completed ? outcome.threads.map((th) => `${th.bytes} bytes in ${th.usecs} us (${th.mbps} MB/s)`).join(', ') : `did not complete: ${outcome.output}`}`);
+      t.ok(outcome.completed && outcome.threads.every((th) => th.error === undefined), `ntb_perf host→host2 completed (${outcome.output.split('\n')[0]})`);
+    } else t.fail(`ntb_perf directories: ${dirs.join(', ')}`);
+  } else t.fail(`ntb_perf did not load: ${perfLoaded.map((r) => r.stderr.trim()).join('; ')}`);
+
+  // Privacy while everything runs: run dir and scratch 0700, files 0600 (sockets and RAM files included).
+  for (const root of [dir, shm]) {
+    for (const { path, mode, directory } of await modesUnder(root)) t.equal(mode, directory ? '700' : '600', `${path} is ${directory ? '0700' : '0600'}`);
+  }
+
+  await trio.stop();
+  stopped = true;
+  t.same(await processesMentioning(shm), [], 'no QEMU left on the trio scratch');
+  t.same(await processesMentioning(dir), [], 'no process left that belongs to the trio');
+  const sockets = trio.relays.flatMap((relay) => Object.values(relay.socketPath)).filter((path) => existsSync(path));
+  t.same(sockets, [], 'no relay socket left');
+  t.ok(existsSync(join(dir, 'wire-link0.ndjson')) && existsSync(join(dir, 'wire-link1.ndjson')), 'wire traces kept per link');
+});
