@@ -250,7 +250,8 @@ function legend(segments: Segment[]): string {
 // The doorbell table: one row per (direction, bit), one column per observation
 
 const DB_COLUMNS = ['ring_ok', 'db', 'vector', 'vector_kprobe', 'vector_mask', 'msi_index', 'wire', 'db_after_clear'];
-const RING_LABEL = /^(host-to-ep|ep-to-host) bit (\d+)$/;
+// host-to-ep / ep-to-host; a bridge names its sides after the hosts (host-to-host2, host2-to-host).
+const RING_LABEL = /^([a-z0-9]+-to-[a-z0-9]+) bit (\d+)$/;
 
 export interface DoorbellRow {
   direction: string;
@@ -260,7 +261,7 @@ export interface DoorbellRow {
 }
 
 /** Rows of a step whose checks are labelled `<direction> bit <i>` (doorbell-sweep), in ring order. */
-export function doorbellRows(step: StepResult): DoorbellRow[] {
+export function doorbellRows(step: StepResult, sides: Partial<Record<string, string>> = {}): DoorbellRow[] {
   const rows = new Map<string, DoorbellRow>();
   for (const check of step.checks) {
     const label = /\[(.*)\]$/.exec(check.id)?.[1];
@@ -272,14 +273,14 @@ export function doorbellRows(step: StepResult): DoorbellRow[] {
       row = { direction: m[1]!, bit: Number(check.params?.i ?? m[2]), checks: new Map() };
       rows.set(key, row);
     }
-    if (check.check !== 'ring_ok' && check.on) row.receiver = check.on;
+    if (check.check !== 'ring_ok' && check.on) row.receiver = sides[check.on] ?? check.on;
     row.checks.set(check.check, check);
   }
   return [...rows.values()];
 }
 
-function doorbellTable(step: StepResult): string {
-  const rows = doorbellRows(step);
+function doorbellTable(step: StepResult, sides: Partial<Record<string, string>> = {}): string {
+  const rows = doorbellRows(step, sides);
   if (rows.length === 0) return '';
   const present = new Set(rows.flatMap((r) => [...r.checks.keys()]));
   const columns = [...DB_COLUMNS.filter((c) => present.has(c)), ...[...present].filter((c) => !DB_COLUMNS.includes(c)).sort()];
@@ -323,13 +324,13 @@ function taintTable(step: StepResult): string {
   return `<p>Kernel taint changed:</p><table><tr><th>guest</th><th>before</th><th>after</th><th>flags</th></tr>${rows.join('')}</table>`;
 }
 
-function stepSection(step: StepResult, cellId: string): string {
+function stepSection(step: StepResult, cellId: string, sides: Partial<Record<string, string>> = {}): string {
   const counts = countsText(countStatuses(step.checks.map((c) => c.status)));
   const splats = step.splats.length ? ` · ${step.splats.length} splat${step.splats.length === 1 ? '' : 's'}` : '';
   const summary = `${badge(step.status)} <b>${esc(step.id)}</b> <span class="meta">${esc(step.type)} · ${esc(duration(step.durationMs))}${counts ? ` · ${esc(counts)}` : ''}${esc(splats)}</span>`;
   const body = [
     step.message ? `<p class="msg">${esc(step.message)}</p>` : '',
-    doorbellTable(step),
+    doorbellTable(step, sides),
     checksTable(step),
     taintTable(step),
   ].join('');
@@ -369,7 +370,7 @@ function guestPhases(cell: ReportCell): string {
 function cellSection(cell: ReportCell, options: HtmlOptions, segments: Segment[]): string {
   const counts = countsText(countStatuses(cellStatuses(cell)));
   const summary = `${badge(cell.status)} ${esc(cell.id)} <span class="meta">${esc(duration(cell.durationMs))}${counts ? ` · ${esc(counts)}` : ''}</span>`;
-  const kernelRows = (['ep', 'host'] as const).flatMap((side) => {
+  const kernelRows = (cell.kernels?.host2 ? (['ep', 'host', 'host2'] as const) : (['ep', 'host'] as const)).flatMap((side) => {
     const k = cell.kernels?.[side];
     if (!k) return [`<tr><td>${side}</td><td colspan="3" class="meta">${esc(side === 'ep' ? cell.ep : cell.host)}: not built</td></tr>`];
     return [`<tr><td>${side}</td><td>${esc(k.name)}</td><td>${esc(kernelText(k))}</td><td class="mono">${esc(k.sourceId)}</td></tr>`];
@@ -384,7 +385,7 @@ function cellSection(cell: ReportCell, options: HtmlOptions, segments: Segment[]
     filesSection(options.files?.[cell.id]),
     segments.length ? `<h4>Timing</h4>${bar(segments, segments.reduce((a, s) => a + s.ms, 0))}${legend(segments)}${guestPhases(cell)}` : '',
     `<h4>Steps</h4>`,
-    cell.steps.map((step) => stepSection(step, cell.id)).join(''),
+    cell.steps.map((step) => stepSection(step, cell.id, cell.sides ?? {})).join(''),
     splatSection(cell),
     '</details>',
   ].join('\n');

@@ -93,7 +93,8 @@ export interface CellKernel {
   key: string;
 }
 
-export type CellKernels = Partial<Record<Side, CellKernel>>;
+/** Per guest: ep and host, and host2 in a bridge (which boots the host's kernel). */
+export type CellKernels = Partial<Record<Side | 'host2', CellKernel>>;
 
 export interface CellResult {
   id: string;
@@ -101,6 +102,12 @@ export interface CellResult {
   host: string;
   /** The kernels the cell booted (a side is missing when its kernel could not be built). */
   kernels?: CellKernels;
+  /**
+   * Guests of the cell and, where a side's guest is not named like the side, who it is: in a bridge
+   * (three guests: ep, host, host2) the NTB sides are the two hosts and side "ep" is host2.
+   */
+  guests?: string[];
+  sides?: Partial<Record<Side, string>>;
   status: Status;
   durationMs: number;
   capabilities: Record<string, boolean>;

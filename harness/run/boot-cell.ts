@@ -12,6 +12,7 @@ import type { CellKernels } from '../results/model.ts';
 import type { ArtifactStore, BootArtifacts } from './artifacts.ts';
 import { cellKernel } from './cell-kernels.ts';
 import { cellTimeoutScale, scaleMs } from '../util/timeouts.ts';
+import { bootBridge } from './boot-bridge.ts';
 
 export interface CellBootOptions {
   scenario: Scenario;
@@ -36,11 +37,16 @@ export async function bootCell(cell: Cell, options: CellBootOptions): Promise<Bo
   const kernels: CellKernels = {};
   if (builds[0].status === 'fulfilled') kernels.ep = cellKernel(specs.ep, builds[0].value.kernel);
   if (builds[1].status === 'fulfilled') kernels.host = cellKernel(specs.host, builds[1].value.kernel);
+  // A bridge's host2 boots the host's kernel: the matrix's host axis names both hosts' kernel.
+  if (topology.layout === 'bridge' && kernels.host) kernels.host2 = kernels.host;
   emitter.emit({ kind: 'kernels', cell: cell.id, kernels });
   const failed = builds.find((b) => b.status === 'rejected');
   if (failed) throw failed.reason;
   const [ep, host] = builds.map((b) => (b as PromiseFulfilledResult<BootArtifacts>).value) as [BootArtifacts, BootArtifacts];
   const qemu = await linkQemu;
+  if (topology.layout === 'bridge') {
+    return bootBridge(cell, options, { ep, host, qemu });
+  }
   const pair = new LinkedPair({
     dir: join(options.run.dir, cell.id),
     shm: join(options.run.shm, cell.id),

@@ -76,7 +76,7 @@ export interface BundleManifest {
   kernels: Partial<Record<Side, BundleKernel>>;
   qemu?: { key?: string; dsc?: string; error?: string };
   /** Recorded QEMU command lines, relative to the bundle. */
-  qemuCommandLines: Partial<Record<Side, string>>;
+  qemuCommandLines: Partial<Record<Side | 'host2', string>>;
   expected: { status: Status; exitCode: number; statuses: RecordedStatus[] };
 }
 
@@ -186,9 +186,10 @@ export async function writeBundle(inputs: BundleInputs): Promise<string> {
     kernels[side] = await kernelInputs(dir, side, specs[side], arches[side], inputs.artifacts[side], cell);
   }
 
-  const qemuCommandLines: Partial<Record<Side, string>> = {};
+  const qemuCommandLines: Partial<Record<Side | 'host2', string>> = {};
   const places = { run: inputs.run.dir, shm: inputs.run.shm, cache: cacheRoot() };
-  for (const side of ['ep', 'host'] as const) {
+  // A bridge cell (topology: bridge) has a third guest, host2.
+  for (const side of ['ep', 'host', 'host2'] as const) {
     const recorded = join(inputs.cellDir, side, 'qemu.cmdline');
     if (!existsSync(recorded)) continue;
     await mkdir(join(dir, 'qemu'), { recursive: true });

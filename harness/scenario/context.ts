@@ -12,9 +12,16 @@ import type { Side } from '../results/model.ts';
 export type { Splat } from './splats.ts';
 
 export interface CellContext {
+  /** The NTB peer the steps call "ep": the EP guest, or in a bridge the second host (host2). */
   ep: GuestExec;
   host: GuestExec;
+  /** The link whose MSIs reach `host`. */
   link: LinkWitness;
+  /**
+   * topology: bridge. `host` and `ep` (host2) are the two hosts pci-epf-ntb joins; the EP guest between
+   * them, its controllers (primary towards host, secondary towards host2) and the link into each host.
+   */
+  bridge?: { ep: GuestExec; epcNames: readonly [string, string]; links: Record<Side, LinkWitness> };
   emit(event: HarnessEvent): void;
   /** An opaque point in both guests' console streams. */
   consoleMark(): unknown;

@@ -18,16 +18,16 @@ import type { CellResult, StepResult } from '../results/model.ts';
 async function guestsGone(rig: Rig): Promise<string | undefined> {
   const aborted = rig.ctx.aborted?.();
   if (aborted) return aborted;
-  for (const side of ['ep', 'host'] as const) {
-    const answered = await rig
-      .guest(side)
+  for (const guest of rig.guests()) {
+    const answered = await guest
       .exec('true', { timeoutMs: rig.ms(15_000) })
       .then((r) => r.exitCode === 0)
       .catch(() => false);
-    if (!answered) return `the ${side} guest stopped answering`;
+    if (!answered) return `the ${guest.name} guest stopped answering`;
   }
   // Checked only after a step failed: link-cycle takes the link down on purpose but ends with it up.
-  if (!rig.link.linkUp) return 'the link is down (the relay reports the function unplugged)';
+  const down = rig.links().find((link) => !link.linkUp);
+  if (down) return `${rig.ctx.bridge ? `link ${down.linkId}` : 'the link'} is down (the relay reports the function unplugged)`;
   return undefined;
 }
 
@@ -37,8 +37,9 @@ function notRun(id: string, type: string, status: 'ERROR' | 'SKIP', message: str
 
 /** Setup must have produced a bound host function for any step to be meaningful. */
 function setupUsable(result: StepResult): boolean {
-  const bound = result.checks.find((c) => c.check === 'driver_bound');
-  return bound !== undefined && bound.value === true;
+  // A bridge binds a function on each host: every one of them must be bound.
+  const bound = result.checks.filter((c) => c.check === 'driver_bound');
+  return bound.length > 0 && bound.every((c) => c.value === true);
 }
 
 export async function executeCell(ctx: CellContext, cell: Cell, scenario: Scenario): Promise<CellResult> {
@@ -74,6 +75,7 @@ export async function executeCell(ctx: CellContext, cell: Cell, scenario: Scenar
     id: cell.id,
     ep: cell.ep,
     host: cell.host,
+    ...(rig.bridgeEp ? { guests: rig.guests().map((g) => g.name), sides: { ep: rig.sideName('ep'), host: rig.sideName('host') } } : {}),
     status: worst(steps.map((s) => s.status)),
     durationMs: Date.now() - started,
     capabilities: { ...rig.caps },

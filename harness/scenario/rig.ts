@@ -21,6 +21,8 @@ export class Rig {
   readonly ep: GuestExec;
   readonly host: GuestExec;
   readonly link: LinkWitness;
+  /** topology: bridge: the EP guest that joins the two hosts (the steps' "ep" side is then host2). */
+  readonly bridgeEp?: GuestExec;
   readonly fn: EpfFunction;
   readonly scale: number;
   caps: Record<string, boolean> = {};
@@ -31,6 +33,8 @@ export class Rig {
   epc?: string;
   hostFunction?: PciFunction;
   msiIrqs: number[] = [];
+  /** Per side, the host function and its MSI IRQs where that side is a host (both sides of a bridge). */
+  functions: Partial<Record<Side, { fn: PciFunction; msiIrqs: number[] }>> = {};
   /** /dev/pci-endpoint-test.N once pci_endpoint_test bound (pci-epf-test scenarios). */
   testDevice?: string;
   /** Which observation channels work on each side (set up once per cell). */
@@ -47,6 +51,7 @@ export class Rig {
     // Each exec carries the calling step's AbortSignal (step-scope.ts).
     this.ep = scopedGuest(ctx.ep);
     this.host = scopedGuest(ctx.host);
+    if (ctx.bridge) this.bridgeEp = scopedGuest(ctx.bridge.ep);
     this.link = ctx.link;
     this.fn = scenario.function;
     this.scale = cellTimeoutScale(ctx.timeoutScale, scenario.topology.timeout_scale);
@@ -55,6 +60,50 @@ export class Rig {
 
   guest(side: Side): GuestExec {
     return side === 'ep' ? this.ep : this.host;
+  }
+
+  /**
+   * The link whose MSIs deliver doorbells to `side`, when the relay can witness them: the host's link
+   * in a pair (vntb's EP takes doorbells through its BAR, not from the wire); in a bridge, each host's own.
+   */
+  wireTo(side: Side): LinkWitness | undefined {
+    if (this.ctx.bridge) return this.ctx.bridge.links[side];
+    return side === 'host' ? this.link : undefined;
+  }
+
+  /** Whether `side` is a host with ntb_hw_epf (the host of a pair; both sides of a bridge). */
+  isHost(side: Side): boolean {
+    return side === 'host' || this.functions[side] !== undefined;
+  }
+
+  /** The MSI IRQs of `side`'s host function, index = vector (empty where the side is no host). */
+  irqsOf(side: Side): number[] {
+    return this.functions[side]?.msiIrqs ?? (side === 'host' ? this.msiIrqs : []);
+  }
+
+  /** Every link of the cell (one in a pair, two in a bridge). */
+  links(): LinkWitness[] {
+    return this.ctx.bridge ? [this.ctx.bridge.links.host, this.ctx.bridge.links.ep] : [this.link];
+  }
+
+  /** Every guest of the cell: the two NTB sides, and a bridge's EP between them. */
+  guests(): GuestExec[] {
+    return this.bridgeEp ? [this.bridgeEp, this.host, this.ep] : [this.ep, this.host];
+  }
+
+  /**
+   * A check label as a reader should see it: in a bridge the steps' "ep" side is host2, so their
+   * directions (ep-to-host, host-to-ep) are named after the hosts.
+   */
+  relabel(label: string | undefined): string | undefined {
+    if (!label || !this.bridgeEp) return label;
+    const ep = this.sideName('ep');
+    return label.replace(/\bep-to-host\b/g, `${ep}-to-host`).replace(/\bhost-to-ep\b/g, `host-to-${ep}`);
+  }
+
+  /** What the results call a side: its guest's name (host2 for the bridge's second host). */
+  sideName(side: Side): string {
+    return this.guest(side).name;
   }
 
   /** A timeout scaled for emulation. */

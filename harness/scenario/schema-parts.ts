@@ -95,7 +95,25 @@ export const epfTestFunction = z.strictObject({
   attributes: z.record(z.string().regex(/^[a-z0-9_]+$/), configfsValue).default({}),
 });
 
-export const epfFunction = z.discriminatedUnion('type', [vntbFunction, epfTestFunction]);
+/**
+ * pci-epf-ntb (Documentation/PCI/endpoint/pci-ntb-howto.rst): one function on two controllers, an NTB
+ * between the hosts behind them. 104c:b00d class 0x0500 is what ntb_hw_epf binds with its J721E map.
+ */
+export const epfNtbFunction = z.strictObject({
+  type: z.literal('pci-epf-ntb'),
+  vendorid: u16.default(0x104c),
+  deviceid: u16.default(0xb00d),
+  baseclass_code: u8.default(0x05),
+  subclass_code: u8.default(0x00),
+  progif_code: u8.default(0x00),
+  db_count: z.number().int().min(1).max(32).default(4).describe('doorbells per host (the driver\'s default is 4)'),
+  spad_count: z.number().int().min(0).max(64).default(64),
+  mws: z.array(z.number().int().positive()).min(1).max(4).default([0x100000]).describe('memory window sizes; num_mws is their count'),
+  attributes: z.record(z.string().regex(/^[a-z0-9_]+$/), configfsValue).default({}).describe('more attributes for the pci_epf_ntb.0 directory, written as given'),
+});
+
+export const epfFunction = z.discriminatedUnion('type', [vntbFunction, epfTestFunction, epfNtbFunction]);
+export type EpfNtbFunction = z.output<typeof epfNtbFunction>;
 export type EpfFunction = z.output<typeof epfFunction>;
 export type VntbFunction = z.output<typeof vntbFunction>;
 export type EpfTestFunction = z.output<typeof epfTestFunction>;

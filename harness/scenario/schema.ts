@@ -13,6 +13,7 @@ import { expandMatrix } from './matrix.ts';
 import { condition, epfFunction, expression, guestTopology, kernelVariant, probe, variantName, type Condition } from './schema-parts.ts';
 import { stepSchema, type Step } from './schema-steps.ts';
 import { stepEntry } from './steps/index.ts';
+import { stepApplies } from './steps/define.ts';
 
 const knownValue = z.strictObject({
   when: condition,
@@ -51,7 +52,14 @@ const baseScenario = z.strictObject({
   description: z.string().optional(),
   kernels: z.record(variantName, kernelVariant).default({}).describe('variants besides (or overriding) the built-in old, stock, new'),
   topology: z
-    .strictObject({
+    .preprocess(
+      // `topology: bridge` is short for `topology: {layout: bridge}`.
+      (value) => (typeof value === 'string' ? { layout: value } : value),
+      z.strictObject({
+      layout: z
+        .enum(['pair', 'bridge'])
+        .default('pair')
+        .describe('pair: an EP guest and a host joined by one link; bridge: an EP guest with two controllers, each linked to its own host (pci-epf-ntb between host and host2)'),
       ep: guestTopology('arm64').prefault({}),
       host: guestTopology('x86_64').prefault({}),
       timeout_scale: z.number().positive().default(1).describe('multiplies every timeout, on top of the harness\'s TCG scale'),
@@ -60,7 +68,8 @@ const baseScenario = z.strictObject({
         .regex(/^[\w=,. -]*$/, 'module parameters: name=value separated by spaces')
         .default('')
         .describe('parameters for our EPC driver in the EP (e.g. "free_bars=0x3f" offers all six BARs; the default 0/2/4 is the i.MX8-like layout vntb needs)'),
-    })
+      }),
+    )
     .prefault({}),
   matrix,
   function: epfFunction,
@@ -127,6 +136,15 @@ function crossCheck(s: Raw, ctx: Ctx): void {
     }
   }
 
+  // pci-epf-ntb joins two hosts through an EP with two controllers; the other functions have one host.
+  const bridged = s.topology.layout === 'bridge';
+  if (bridged !== (s.function.type === 'pci-epf-ntb')) {
+    const message = bridged
+      ? `topology 'bridge' needs function pci-epf-ntb (${s.function.type} serves one host)`
+      : `function pci-epf-ntb needs 'topology: bridge' (an EP with two controllers and two hosts)`;
+    ctx.addIssue({ code: 'custom', message, path: bridged ? ['topology'] : ['function', 'type'], params: { atKey: true } });
+  }
+
   const stepTypes = new Map<string, string>([['setup', 'setup']]);
   s.steps.forEach((step, i) => {
     const id = step.id ?? step.type;
@@ -137,7 +155,7 @@ function crossCheck(s: Raw, ctx: Ctx): void {
     stepTypes.set(id, step.type);
     checkCondition(step.when, ['steps', i, 'when'], caps, ctx);
     const entry = stepEntry(step.type);
-    if (entry && !entry.appliesTo.includes(s.function.type)) {
+    if (entry && !stepApplies(entry, s.function.type)) {
       ctx.addIssue({ code: 'custom', message: `step type '${step.type}' does not apply to function ${s.function.type}`, path: ['steps', i, 'type'] });
     }
     for (const key of entry?.expressions ?? []) {

@@ -71,12 +71,12 @@ async function cleanupAfterAbort(rig: Rig, scope: StepScope): Promise<{ note: st
   return { note, unclean };
 }
 
-/** Writes the marker on both guests; per side the taint value, or why it could not be read. */
+/** Writes the marker on every guest of the cell; per guest name the taint value, or why it could not be read. */
 async function markers(rig: Rig, which: 'begin' | 'end', stepId: string): Promise<Record<string, number | string>> {
   const taint: Record<string, number | string> = {};
-  for (const side of ['ep', 'host'] as const) {
+  for (const guest of rig.guests()) {
     // A failed read is not "no taint": it becomes an ERROR check (judgeSplats) with this reason.
-    taint[side] = await stepMarker(rig.guest(side), which, stepId, rig.ms(15_000)).then(
+    taint[guest.name] = await stepMarker(guest, which, stepId, rig.ms(15_000)).then(
       (value) => (Number.isInteger(value) ? value : `/proc/sys/kernel/tainted ${which === 'begin' ? 'before' : 'after'} the step was not a number`),
       (error: unknown) => `the ${which}-of-step marker and taint read failed: ${errorText(error)}`,
     );
@@ -116,7 +116,7 @@ export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, b
   } catch (caught) {
     error = caught;
   }
-  measurements.push(...own);
+  measurements.push(...own.map((m) => (m.label ? { ...m, label: rig.relabel(m.label) } : m)));
   let cleanupNote = '';
   let unclean: string | undefined;
   if (scope.signal.aborted) ({ note: cleanupNote, unclean } = await cleanupAfterAbort(rig, scope));
@@ -135,9 +135,8 @@ export async function runStep(rig: Rig, step: StepSpec, budgetSeconds: number, b
   const checks: CheckResult[] = measurements.map((m) => judge(m, step, judgeCtx));
   const taint: Record<string, TaintChange & { flags: string }> = {};
   const taintJudged: Record<string, TaintChange | TaintUnknown> = {};
-  for (const side of ['ep', 'host'] as const) {
-    const [before, after] = [taintBefore[side]!, taintAfter[side]!];
-    const name = rig.guest(side).name;
+  for (const { name } of rig.guests()) {
+    const [before, after] = [taintBefore[name]!, taintAfter[name]!];
     if (typeof before === 'string' || typeof after === 'string') {
       taintJudged[name] = { error: [before, after].filter((v) => typeof v === 'string').join('; ') };
     } else if (before !== after) {

@@ -21,7 +21,8 @@ t.test("scenarios/README.md's step table is the one the registry generates (npm 
 
 t.test('every shipped scenario parses to the steps it parsed to before the registry', async (t) => {
   const before = JSON.parse(readFileSync(join(import.meta.dirname, '../fixtures/registry/parsed-steps.json'), 'utf8')) as Record<string, unknown>;
-  for (const file of readdirSync(shipped).filter((f) => f.endsWith('.yaml'))) {
+  // Scenarios written after the registry have no "before" to match.
+  for (const file of readdirSync(shipped).filter((f) => f.endsWith('.yaml') && Object.hasOwn(before, f))) {
     const scenario = await loadScenario(join(shipped, file));
     t.same(JSON.parse(JSON.stringify(scenario.steps)), before[file], file);
   }

@@ -16,7 +16,17 @@ export interface CheckDef {
   note?: string;
 }
 
-export type Fn = 'pci-epf-vntb' | 'pci-epf-test';
+export type Fn = 'pci-epf-vntb' | 'pci-epf-test' | 'pci-epf-ntb';
+
+/**
+ * Whether a step type can run for a function. pci-epf-ntb's two hosts see the same NTB device API that
+ * vntb's pair sees (ntb_hw_epf on a host, ntb_tool, ntb_perf, ntb_transport), so a step written for
+ * vntb's NTB runs on the bridge too unless its entry lists the functions it applies to explicitly.
+ */
+export function stepApplies(entry: { appliesTo: readonly Fn[] }, fn: Fn): boolean {
+  if (entry.appliesTo.includes(fn)) return true;
+  return fn === 'pci-epf-ntb' && entry.appliesTo.includes('pci-epf-vntb');
+}
 
 /** Directions a doorbell or data step can run in. */
 export const direction = z.enum(['ep-to-host', 'host-to-ep', 'both']);
