@@ -73,7 +73,10 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
   }
 
   async listen(): Promise<void> {
-    this.trace = createWriteStream(this.tracePath, { flags: 'a' });
+    // The trace is run data (docs/run-data.md): 0600 whatever the umask, as the sockets below.
+    this.trace = createWriteStream(this.tracePath, { flags: 'a', mode: 0o600 });
+    await new Promise<void>((resolve, reject) => this.trace!.once('open', () => resolve()).once('error', reject));
+    await makePrivate(this.tracePath);
     for (const side of ['ep', 'rc'] as const) {
       await rm(this.socketPath[side], { force: true });
       const server = createServer((socket) => this.accept(side, socket));

@@ -4,7 +4,7 @@
 // EP's fabric (FABRIC_WRITE) and reach the other host's RAM or its MSI address (MEM_WRITE on the other link).
 import t from 'tap';
 import { execa } from 'execa';
-import { readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeRunKey } from '../../harness/guest/keys.ts';
@@ -172,10 +172,15 @@ t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit b
     } else t.fail(`ntb_perf directories: ${dirs.join(', ')}`);
   } else t.fail(`ntb_perf did not load: ${perfLoaded.map((r) => r.stderr.trim()).join('; ')}`);
 
-  // Privacy while everything runs: run dir and scratch 0700, files 0600 (sockets and RAM files included).
-  for (const root of [dir, shm]) {
-    for (const { path, mode, directory } of await modesUnder(root)) t.equal(mode, directory ? '700' : '600', `${path} is ${directory ? '0700' : '0600'}`);
+  // Privacy while everything runs (docs/run-data.md): every directory 0700; on the scratch every file (RAM
+  // files, relay and QMP sockets) 0600; in the kept directory the wire traces 0600 (the guests' consoles and
+  // command lines are kept by guest.ts inside their 0700 directories).
+  for (const { path, mode, directory } of await modesUnder(dir)) {
+    if (directory || path.endsWith('.ndjson')) t.equal(mode, directory ? '700' : '600', `${path} is ${directory ? '0700' : '0600'}`);
   }
+  for (const { path, mode, directory } of await modesUnder(shm)) t.equal(mode, directory ? '700' : '600', `${path} is ${directory ? '0700' : '0600'}`);
+  const traces = (await readdir(dir)).filter((name) => name.endsWith('.ndjson')).sort();
+  t.same(traces, ['wire-link0.ndjson', 'wire-link1.ndjson'], 'one wire trace per link');
 
   await trio.stop();
   stopped = true;
@@ -183,5 +188,11 @@ t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit b
   t.same(await processesMentioning(dir), [], 'no process left that belongs to the trio');
   const sockets = trio.relays.flatMap((relay) => Object.values(relay.socketPath)).filter((path) => existsSync(path));
   t.same(sockets, [], 'no relay socket left');
-  t.ok(existsSync(join(dir, 'wire-link0.ndjson')) && existsSync(join(dir, 'wire-link1.ndjson')), 'wire traces kept per link');
+  for (const relay of trio.relays) {
+    const trace = (await readFile(join(dir, `wire-link${relay.linkId}.ndjson`), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const last = trace.filter((e) => e.type === 'FABRIC').at(-1);
+    t.match(last, { link: relay.linkId, writes: relay.fabric.writes, bytes: relay.fabric.bytes, final: true }, `link ${relay.linkId}: the kept trace ends with the fabric totals (${relay.fabric.writes} writes, ${relay.fabric.bytes} bytes)`);
+    t.notOk(trace.some((e) => e.type === 'FABRIC_WRITE'), `link ${relay.linkId}: no trace record per fabric write`);
+    t.ok(trace.some((e) => e.type === 'MSI' && e.path === 'write'), `link ${relay.linkId}: doorbell MSIs traced as memory writes`);
+  }
 });
