@@ -22,7 +22,11 @@ export function parsePerfRun(text: string): PerfThread[] {
   for (const line of text.split('\n')) {
     const ok = /^\s*(\d+): copied (\d+) bytes in (\d+) usecs, (\d+) MBytes\/s/.exec(line);
     if (ok) {
-      threads.push({ thread: Number(ok[1]), bytes: Number(ok[2]), usecs: Number(ok[3]), mbps: Number(ok[4]) });
+      // The driver prints bytes/usecs rounded down to a whole MB/s: below 1 MB/s (a TCG guest copying
+      // through a slow path) that reads 0. Recompute it from the same two numbers, to the kB/s.
+      const [bytes, usecs] = [Number(ok[2]), Number(ok[3])];
+      const mbps = usecs > 0 ? Math.round((bytes / usecs) * 1000) / 1000 : Number(ok[4]);
+      threads.push({ thread: Number(ok[1]), bytes, usecs, mbps });
       continue;
     }
     const failed = /^\s*(\d+): error status (-?\d+)/.exec(line);

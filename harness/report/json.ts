@@ -28,6 +28,8 @@ export function resultsJson(run: RunResult): Record<string, unknown> {
       ep: cell.ep,
       host: cell.host,
       kernels: cell.kernels ?? {},
+      ...(cell.guests ? { guests: cell.guests } : {}),
+      ...(cell.sides ? { sides: cell.sides } : {}),
       status: cell.status,
       durationMs: cell.durationMs,
       ...(cell.message ? { message: cell.message } : {}),
