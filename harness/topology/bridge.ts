@@ -28,7 +28,7 @@ export interface BridgeOptions {
   host: PairSide;
   host2: PairSide;
   extraCmdline?: { ep?: string[]; host?: string[]; host2?: string[] };
-  /** Module parameters for the EPC driver (pci-epf-ntb wants BARs 0..5: free_bars=0x3f). */
+  /** Module parameters for the EPC driver; default free_bars=0x3f (pci-epf-ntb wants BARs 0, 1, 2..). */
   epcParams?: string;
 }
 
@@ -121,7 +121,8 @@ export class BridgeTrio {
 
   /** Loads our EPC driver in the EP and checks that both controllers are there under their slot names. */
   async loadEpcDriver(): Promise<void> {
-    await this.ep.exec(`modprobe vepc ${this.options.epcParams ?? ''}`.trim(), { check: true, timeoutMs: scaleMs(30_000, this.options.timeoutScale) });
+    // pci-epf-ntb takes BARs 0, 1, 2.. in order and ntb_hw_epf expects exactly that: all six by default.
+    await this.ep.exec(`modprobe vepc ${this.options.epcParams ?? 'free_bars=0x3f'}`.trim(), { check: true, timeoutMs: scaleMs(30_000, this.options.timeoutScale) });
     const listing = await this.ep.exec('ls /sys/kernel/config/pci_ep/controllers/', { check: true });
     const names = listing.stdout.split(/\s+/).filter(Boolean);
     const missing = this.epcNames.filter((name) => !names.includes(name));
