@@ -61,6 +61,10 @@ function phase(cell: CellResult, name: string, guest?: RegExp): number {
   return cell.phases?.find((p) => p.name === name && (!guest || guest.test(p.guest ?? '')))?.ms ?? NaN;
 }
 
+async function readRun(dir: string): Promise<RunResult> {
+  return JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as RunResult;
+}
+
 /** The main job as a child process against an empty cache: wall seconds. */
 async function coldMainJob(): Promise<number> {
   const cache = await mkdtemp(join(tmpdir(), 'ntbh-cold-'));
@@ -95,17 +99,24 @@ async function main(): Promise<void> {
     const parallel = Number(arg('--parallel') ?? process.env.NTBH_PARALLEL ?? 1);
     const exitCode = await runCommand(join(repoRoot, 'scenarios', 'doorbell-interop.yaml'), { results, parallel, timeoutScale: 1, log: progress });
     const wallS = (Date.now() - started) / 1000;
-    const run = JSON.parse(await readFile(join(results, 'results.json'), 'utf8')) as RunResult;
+    const run = await readRun(results);
     row(`main job warm (${run.cells.length} cells, ${parallel} at a time, exit ${exitCode}) wall`, wallS, TARGETS.matrixS, 's');
     const cellS = run.cells.map((c) => c.durationMs / 1000);
     row('cell, median', median(cellS), TARGETS.cellS, 's');
     row('cell, slowest', Math.max(...cellS), TARGETS.cellS, 's');
     const hostBoot = median(run.cells.map((c) => phase(c, 'boot-ssh', /host|x86/)));
     rows.push(['x86_64 boot to SSH in a cell / bare (ms)', `${fmt(hostBoot, 0)} / ${fmt(bare, 0)}`, `${TARGETS.bootRatio}`, fmt(hostBoot / bare, 2)]);
-    process.stdout.write('\nwhere a cell\'s time goes (median over cells, s):\n');
-    const names = [...new Set(run.cells.flatMap((c) => (c.phases ?? []).filter((p) => !p.guest).map((p) => p.name)))];
-    for (const name of names) process.stdout.write(`  ${name.padEnd(28)} ${fmt(median(run.cells.map((c) => phase(c, name) / 1000)), 2)}\n`);
     const baseline = arg('--baseline');
+    // With a baseline, each phase side by side with the baseline's: where the time went, and where it was saved.
+    const before = baseline ? await readRun(baseline) : undefined;
+    process.stdout.write(`\nwhere a cell's time goes (median over cells, s${before ? '; before → now' : ''}):\n`);
+    const names = [...new Set(run.cells.flatMap((c) => (c.phases ?? []).filter((p) => !p.guest).map((p) => p.name)))];
+    const medianOf = (cells: CellResult[], name: string) => median(cells.map((c) => phase(c, name) / 1000));
+    for (const name of names) {
+      const now = fmt(medianOf(run.cells, name), 2);
+      process.stdout.write(`  ${name.padEnd(28)} ${before ? `${fmt(medianOf(before.cells, name), 2).padStart(6)} → ` : ''}${now}\n`);
+    }
+    if (before) process.stdout.write(`  ${'cell'.padEnd(28)} ${fmt(median(before.cells.map((c) => c.durationMs / 1000)), 2).padStart(6)} → ${fmt(median(cellS), 2)}\n`);
     if (baseline) {
       process.stdout.write(`\ncompared check by check with ${baseline}:\n`);
       await new Promise<void>((resolve) => {

@@ -107,6 +107,34 @@ export class NtbTool {
   readSpad(index: number): Promise<number> {
     return this.readInt(`spad${index}`);
   }
+
+  /** Writes values[k] into peer0/spad<k> for every k in one round trip; per write, ok or what failed. */
+  async writePeerSpads(values: number[]): Promise<{ ok: boolean; error?: string }[]> {
+    // Each write in a subshell, so a refused one is reported with its errno text and the rest still run.
+    const script = values.map((value, k) => `e=$( (echo ${sq(hex(value))} > ${sq(this.path(`peer0/spad${k}`))}) 2>&1 ); r=$?; echo "${k} $r $(echo $e)"`);
+    return parseSpadWrites(await run(this.guest, script.join('\n')), values.length);
+  }
+
+  /** spad0..spad<count-1> in one round trip. */
+  async readSpads(count: number): Promise<number[]> {
+    if (count === 0) return [];
+    const script = ['set -e', ...Array.from({ length: count }, (_, k) => `cat ${sq(this.path(`spad${k}`))}`)];
+    const lines = (await run(this.guest, script.join('\n'))).split('\n').filter((l) => l.trim() !== '');
+    if (lines.length !== count) throw new Error(`${this.guest.name}: read ${lines.length} scratchpads, expected ${count}`);
+    return lines.map(parseKernelInt);
+  }
+}
+
+/** writePeerSpads' output: one "<k> <exit status> <error text>" line per write. */
+export function parseSpadWrites(text: string, count: number): { ok: boolean; error?: string }[] {
+  const results: { ok: boolean; error?: string }[] = Array.from({ length: count }, () => ({ ok: false, error: 'no result printed' }));
+  for (const line of text.split('\n')) {
+    const m = /^(\d+) (\d+) ?(.*)$/.exec(line.trim());
+    if (!m || Number(m[1]) >= count) continue;
+    const status = Number(m[2]);
+    results[Number(m[1])] = status === 0 ? { ok: true } : { ok: false, error: m[3]!.trim() || `exit ${status}` };
+  }
+  return results;
 }
 
 /** Parses waitDbScript's last line: "<db> <changed 0|1>". */

@@ -3,7 +3,7 @@ import { allocInbound, describeWrite, freeWindows, mapOutbound, readMd5, writeRa
 import type { Rig } from '../rig.ts';
 import type { MwStep } from './mw.ts';
 import type { SpadStep } from './spad.ts';
-import { directions, sides } from './observe.ts';
+import { directions, eachDirection, sides } from './observe.ts';
 import type { Out } from './util.ts';
 
 
@@ -14,23 +14,32 @@ export function spadValue(direction: string, k: number): number {
 
 export async function spad(rig: Rig, step: SpadStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
-  for (const direction of directions(step.direction)) {
+  // The two directions use the two halves of vntb's scratchpad area (the host's peer spads are the
+  // EP's own, and the other way round): independent, so side by side.
+  await eachDirection(out, directions(step.direction), async (direction, out) => {
     const { sender, receiver } = sides(direction);
-    const available = Math.min(await tools[sender].spadCount(), await tools[receiver].spadCount());
+    const available = Math.min(...(await Promise.all([tools[sender].spadCount(), tools[receiver].spadCount()])));
     const count = Math.min(step.count ?? available, available);
-    if (count === 0) out.unavailable('spad', 'no scratchpads exposed by ntb_tool', { label: direction });
-    for (let k = 0; k < count; k++) {
-      const w = spadValue(direction, k);
-      const written = await tools[sender].writePeerSpad(k, w);
-      const read = await tools[receiver].readSpad(k);
-      out.add('spad', read, { on: receiver, label: `${direction} spad ${k}`, params: { k, w }, detail: written.ok ? undefined : `peer0/spad${k} write failed: ${written.error}` });
+    if (count === 0) {
+      out.unavailable('spad', 'no scratchpads exposed by ntb_tool', { label: direction });
+      return;
     }
-  }
+    // Every write in one round trip, then every read in one: each value names its index, so a write that
+    // lands in (or clobbers) another scratchpad still shows.
+    const values = Array.from({ length: count }, (_, k) => spadValue(direction, k));
+    const written = await tools[sender].writePeerSpads(values);
+    const read = await tools[receiver].readSpads(count);
+    for (const [k, w] of values.entries()) {
+      const write = written[k]!;
+      out.add('spad', read[k]!, { on: receiver, label: `${direction} spad ${k}`, params: { k, w }, detail: write.ok ? undefined : `peer0/spad${k} write failed: ${write.error}` });
+    }
+  });
 }
 
 export async function mw(rig: Rig, step: MwStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
-  for (const direction of directions(step.direction)) {
+  // Each direction has its own windows (the receiver's inbound mw, the sender's peer_mw): side by side.
+  await eachDirection(out, directions(step.direction), async (direction, out) => {
     const { sender, receiver } = sides(direction);
     const [tx, rx] = [tools[sender], tools[receiver]];
     const alloc = await allocInbound(rx, step.index, step.size);
@@ -39,7 +48,7 @@ export async function mw(rig: Rig, step: MwStep, out: Out): Promise<void> {
       out.unavailable('hex_trans', `no inbound window to map: ${alloc.error}`, { on: sender, label: direction });
       for (const label of Object.values(labels)) out.add('match', false, { on: receiver, label, detail: alloc.error });
       await freeWindows(rx, tx, step.index);
-      continue;
+      return;
     }
     // The documented form, reported on its own: ntb_tool of 7.1.8 and later refuses it (docs/ntb-tool.md).
     // A refused write changes nothing; an accepted one is replaced by the decimal mapping below.
@@ -61,5 +70,5 @@ export async function mw(rig: Rig, step: MwStep, out: Out): Promise<void> {
       out.add('match', Boolean(back.md5) && back.md5 === seen.md5, { on: sender, label: labels.inbound, params: { size }, detail: back.error ?? seen.error });
     }
     await freeWindows(rx, tx, step.index, alloc.window);
-  }
+  });
 }

@@ -9,16 +9,20 @@ import { hostDriver } from './setup.ts';
 import type { Out } from './util.ts';
 
 export async function linkUp(rig: Rig, _step: unknown, out: Out): Promise<void> {
+  // Loaded in turn (the order the link comes up in is part of what runs), watched side by side.
   const tools = { ep: await rig.tool('ep'), host: await rig.tool('host') };
-  for (const side of ['ep', 'host'] as const) out.add('link', await tools[side].waitPeerLink(rig.ms(20_000)), { on: side, label: side });
+  const up = await Promise.all([tools.ep.waitPeerLink(rig.ms(20_000)), tools.host.waitPeerLink(rig.ms(20_000))]);
+  out.add('link', up[0], { on: 'ep', label: 'ep' });
+  out.add('link', up[1], { on: 'host', label: 'host' });
   out.add('wire_link', rig.link.linkUp);
 }
 
 export async function dbValidMask(rig: Rig, _step: unknown, out: Out): Promise<void> {
-  for (const side of ['ep', 'host'] as const) {
-    const tool = await rig.tool(side);
-    out.add('db_valid_mask', await tool.dbValidMask(), { on: side, label: side });
-  }
+  const tools = { ep: await rig.tool('ep'), host: await rig.tool('host') };
+  // Two guests, two reads: side by side.
+  const masks = await Promise.all([tools.ep.dbValidMask(), tools.host.dbValidMask()]);
+  out.add('db_valid_mask', masks[0], { on: 'ep', label: 'ep' });
+  out.add('db_valid_mask', masks[1], { on: 'host', label: 'host' });
 }
 
 export async function linkCycle(rig: Rig, step: LinkCycleStep, out: Out): Promise<void> {

@@ -11,7 +11,8 @@ import { clearTraceScript, parseDbEventTrace, readTraceScript } from '../../ntb/
 import { parseWaitDb, type NtbTool } from '../../ntb/ntb-tool.ts';
 import { hex, parseKernelInt, run, sq } from '../../ntb/shell.ts';
 import type { Rig } from '../rig.ts';
-import type { Side } from '../../results/model.ts';
+import type { Measurement, Side } from '../../results/model.ts';
+import { Out } from './util.ts';
 
 export type Direction = 'host-to-ep' | 'ep-to-host';
 
@@ -21,6 +22,67 @@ export function sides(direction: Direction): { sender: Side; receiver: Side } {
 
 export function directions(direction: Direction | 'both'): Direction[] {
   return direction === 'both' ? ['host-to-ep', 'ep-to-host'] : [direction];
+}
+
+/**
+ * Runs `body` for each direction at the same time. host→EP and EP→host are independent paths (other
+ * sender, receiver, vectors and relay counters), so a step that checks both need not wait for one to end
+ * before the other starts. Each direction keeps its own order; its measurements go into `out` as they
+ * come (a step that is stopped half-way keeps them) and are put back in direction order at the end.
+ * Every direction runs to its end even when another fails; the first failure is then rethrown.
+ */
+export async function eachDirection(out: Out, list: Direction[], body: (direction: Direction, out: Out) => Promise<void>, options: { inTurn?: boolean } = {}): Promise<void> {
+  if (options.inTurn) {
+    for (const direction of list) await body(direction, out);
+    return;
+  }
+  const start = out.list.length;
+  const owner = new Map<Measurement, number>();
+  const outs = list.map(
+    (_, n) =>
+      new (class extends Out {
+        override add(...args: Parameters<Out['add']>): void {
+          super.add(...args);
+          owner.set(this.list[this.list.length - 1]!, n);
+        }
+        override unavailable(...args: Parameters<Out['unavailable']>): void {
+          super.unavailable(...args);
+          owner.set(this.list[this.list.length - 1]!, n);
+        }
+      })(out.list),
+  );
+  const settled = await Promise.allSettled(list.map((direction, n) => body(direction, outs[n]!)));
+  const added = out.list.splice(start);
+  const rank = (m: Measurement) => owner.get(m) ?? list.length;
+  // Array.prototype.sort is stable: within a direction the order stays as recorded.
+  out.list.push(...added.sort((a, b) => rank(a) - rank(b)));
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/**
+ * A host whose doorbell handler calls pci_irq_vector() (a mutex) in hard-irq context (docs/doorbells.md
+ * H5; capability host.epf_irq_ctx false) reports it as "sleeping function called from invalid context"
+ * and, when the MSI happens to land while a task is between prepare-to-wait and schedule(), also as a
+ * once-per-boot "do not call blocking ops when !TASK_RUNNING" WARNING. Whether that second report shows
+ * depends on how busy the host is when MSIs arrive, so rings to such a host keep the earlier timing: one
+ * thing at a time, the ring before the watch (the first run with both at once saw the WARNING in sweep).
+ */
+export function hostSleepsInIrq(rig: Rig): boolean {
+  return rig.caps['host.epf_irq_ctx'] === false;
+}
+
+/** Whether a ring toward `receiver` may go out while the receiver already watches (see hostSleepsInIrq). */
+export function mayRingWhileWatching(rig: Rig, receiver: Side): boolean {
+  return !(receiver === 'host' && hostSleepsInIrq(rig));
+}
+
+/** Both results once both have settled (neither is left running behind a failure), or the first failure. */
+export async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 export interface RingObservation {
@@ -44,6 +106,12 @@ export interface RingOptions {
   expectChange?: boolean;
   /** Reads of an unchanged db before the value counts as settled (more for multi-bit rings). */
   settlePolls?: number;
+  /**
+   * Ring and start watching at the same time (one round trip's wait instead of two): the receiver is
+   * armed already, so its wait loop only has to be running by the time db moves. Only for rings that
+   * are expected to change db; a "nothing arrives" window must start after the ring, so those stay in turn.
+   */
+  concurrent?: boolean;
 }
 
 /**
@@ -145,27 +213,39 @@ export async function ringAndObserve(
   const expectChange = options.expectChange ?? true;
   const armed = options.armed ?? (await armReceiver(rig, tools, direction, { reset: false }));
   const wireMark = receiver === 'host' ? rig.link.mark() : undefined;
-
-  const ring = await tools[sender].ringPeer(bits);
-  // A refused ring delivers nothing: a short look is enough to confirm it.
-  const waitMs = ring.ok ? rig.ms(expectChange ? 3_000 : 1_000) : rig.ms(300);
+  const concurrent = (options.concurrent ?? false) && expectChange;
   const settlePolls = options.settlePolls ?? 3;
+  const eventWaitMs = rig.ms(1_000);
+  const next = options.next ? armPlan(rig, tools, direction, options.next, 'next-') : undefined;
+
   // One round trip: wait for db to settle, then (dev_dbg lines trail the db update) wait for the
   // doorbell line when db moved, then read the log, the trace and the interrupt counts.
-  const eventWaitMs = rig.ms(1_000);
-  const script = [section('db'), rx.waitDbScript(armed.baseline, waitMs, settlePolls, expectChange && ring.ok)];
-  if (armed.token) {
-    const tries = Math.max(1, Math.ceil(eventWaitMs / 20));
-    const count = `${sinceScript(armed.token)} | grep -c 'doorbell vec' || true`;
-    script.push(`if [ "$changed" = 1 ]; then k=0; while [ $k -lt ${tries} ] && [ "$(${count})" -lt 1 ]; do sleep 0.02; k=$((k+1)); done; fi`);
-    script.push(section('kmsg'), sinceScript(armed.token));
+  const observeScript = (waitMs: number, wantChange: boolean) => {
+    const script = [section('db'), rx.waitDbScript(armed.baseline, waitMs, settlePolls, wantChange)];
+    if (armed.token) {
+      const tries = Math.max(1, Math.ceil(eventWaitMs / 20));
+      const count = `${sinceScript(armed.token)} | grep -c 'doorbell vec' || true`;
+      script.push(`if [ "$changed" = 1 ]; then k=0; while [ $k -lt ${tries} ] && [ "$(${count})" -lt 1 ]; do sleep 0.02; k=$((k+1)); done; fi`);
+      script.push(section('kmsg'), sinceScript(armed.token));
+    }
+    if (kprobe) script.push(section('trace'), readTraceScript);
+    if (armed.irqBefore) script.push(section('irq'), 'cat /proc/interrupts');
+    // The receiver's next arming (this ring's clean-up first) rides in the same round trip.
+    if (next) script.push(next.script);
+    return run(rxGuest, script.join('\n'), { timeoutMs: waitMs * 3 + eventWaitMs * 3 + 30_000 });
+  };
+
+  let ring: { ok: boolean; error?: string };
+  let text: string;
+  if (concurrent) {
+    // The window also covers the sender's round trip, so db still gets its full 3 s after the ring.
+    [ring, text] = await bothSettled(tools[sender].ringPeer(bits), observeScript(rig.ms(4_000), true));
+  } else {
+    ring = await tools[sender].ringPeer(bits);
+    // A refused ring delivers nothing: a short look is enough to confirm it.
+    text = await observeScript(ring.ok ? rig.ms(expectChange ? 3_000 : 1_000) : rig.ms(300), expectChange && ring.ok);
   }
-  if (kprobe) script.push(section('trace'), readTraceScript);
-  if (armed.irqBefore) script.push(section('irq'), 'cat /proc/interrupts');
-  // The receiver's next arming (this ring's clean-up first) rides in the same round trip.
-  const next = options.next ? armPlan(rig, tools, direction, options.next, 'next-') : undefined;
-  if (next) script.push(next.script);
-  const sections = parseSections(await run(rxGuest, script.join('\n'), { timeoutMs: waitMs * 3 + eventWaitMs * 3 + 30_000 }));
+  const sections = parseSections(text);
   const settled = parseWaitDb(sectionText(sections, 'db', rxGuest.name).split('\n').filter(Boolean).pop() ?? '');
 
   const observation: RingObservation = { ringOk: ring.ok, ringError: ring.error, baseline: armed.baseline, db: settled.value, changed: settled.changed };
