@@ -1,7 +1,11 @@
 /**
- * netdev-link-cycle: take the link down in the middle of a host→EP transfer and bring it back. The
- * host's ntb_hw_epf device goes away with the function and comes back as a new one, so ntb_netdev
- * makes a new interface there; it is addressed again and must carry ping and an intact transfer.
+ * netdev-link-cycle: take the link down in the middle of traffic and bring it back. The host's
+ * ntb_hw_epf device goes away with the function and comes back as a new one, so ntb_netdev makes a new
+ * interface there; it is addressed again and must carry ping and an intact transfer.
+ * The traffic is a TCP stream (the receiver answers with ACKs) or a one-way stream the receiver only
+ * takes in (pings to an address nobody has, sent to the receiver's MAC): the latter keeps the
+ * receiver's ntb_netdev transmit queue idle, which matters for a known upstream race
+ * (docs/ntb-transport.md, "The link-cut oops").
  */
 import { z } from 'zod';
 import { modprobe, rmmod } from '../../ntb/modules.ts';
@@ -10,6 +14,7 @@ import { defineStep, stepSchema, type StepOf } from './define.ts';
 import type { LinkCycleStep } from './link-cycle.ts';
 import { linkCycle } from './link.ts';
 import { addressIface, findIface, NTB_ADDR, netdevState, waitCarrier } from './netdev.ts';
+import { run, sq } from '../../ntb/shell.ts';
 import { listen, transferOnce } from './netdev-transfer.ts';
 import { sleep, type Out } from './util.ts';
 
@@ -18,31 +23,70 @@ const schema = stepSchema(
   {
     size: z.number().int().min(4096).max(256 << 20).default(1 << 20).describe('bytes of the checking transfer after the link is back, each way'),
     port: z.number().int().min(1024).max(65535).default(5202),
+    from: z.enum(['host', 'ep']).default('host').describe('the side that sends the background traffic during the cut'),
+    traffic: z
+      .enum(['tcp', 'oneway'])
+      .default('tcp')
+      .describe('tcp: a 64 MiB TCP stream (the receiver sends ACKs); oneway: pings to an unowned address sent to the receiver\'s MAC, which it drops without sending anything'),
   },
-  'cut the link (EPC stop) during a host→EP transfer, restore it, re-address the new host interface, then ping and transfer both ways',
+  'cut the link (EPC stop) during traffic, restore it, re-address the new host interface, then ping and transfer both ways',
 );
 export type NetdevLinkCycleStep = StepOf<typeof schema>;
 
 const BG = '/tmp/ntbh-bg';
+/** On the NTB /24 but owned by nobody: frames to it reach the receiver's stack, which drops them silently. */
+const NOBODY = '192.168.77.9';
+
+async function ifaceCounter(rig: Rig, side: 'ep' | 'host', iface: string, counter: string): Promise<number> {
+  return Number((await rig.guest(side).exec(`cat /sys/class/net/${sq(iface)}/statistics/${counter} 2>/dev/null || echo 0`)).stdout.trim());
+}
+
+/** Starts the background traffic in its own session on the sender; returns what to kill afterwards. */
+async function startTraffic(rig: Rig, step: NetdevLinkCycleStep, iface: Record<'ep' | 'host', string>): Promise<{ sender?: number; listener?: number }> {
+  const to = step.from === 'host' ? 'ep' : 'host';
+  const tx = rig.guest(step.from);
+  if (step.traffic === 'oneway') {
+    // A static ARP entry sends the pings to the receiver's MAC; forwarding is off, so its stack drops
+    // them without an answer (no ICMP for a foreign destination address).
+    const mac = (await run(rig.guest(to), `cat /sys/class/net/${sq(iface[to])}/address`)).trim();
+    await run(tx, `busybox arp -i ${sq(iface[step.from])} -s ${NOBODY} ${mac}`);
+    const pid = (await run(tx, `setsid sh -c 'ping -q -s 32000 -i 0.01 -w 3600 ${NOBODY}' </dev/null >/dev/null 2>&1 & echo $!`)).trim();
+    return { sender: Number(pid) };
+  }
+  await run(tx, `dd if=/dev/zero of=${BG} bs=65536 count=1024 2>/dev/null`, { timeoutMs: rig.ms(60_000) });
+  const listener = await listen(rig.guest(to), step.port, 3600);
+  const pid = (await run(tx, `setsid sh -c 'nc ${NTB_ADDR[to]} ${step.port} < ${BG}' </dev/null >/dev/null 2>&1 & echo $!`)).trim();
+  return { sender: Number(pid), listener };
+}
 
 async function netdevLinkCycle(rig: Rig, step: NetdevLinkCycleStep, out: Out): Promise<void> {
   const state = netdevState(rig);
-  // Background traffic that outlasts the cut: 64 MiB host→EP (a few MB/s under TCG).
-  await rig.host.exec(`dd if=/dev/zero of=${BG} bs=65536 count=1024 2>/dev/null`, { timeoutMs: rig.ms(60_000) });
-  const listener = await listen(rig.ep, step.port, 3600);
-  const sender = Number((await rig.host.exec(`setsid sh -c 'nc ${NTB_ADDR.ep} ${step.port} < ${BG}' </dev/null >/dev/null 2>&1 & echo $!`)).stdout.trim());
+  const to = step.from === 'host' ? 'ep' : 'host';
+  const rxIface = state.iface[to];
+  const rxBefore = await ifaceCounter(rig, to, rxIface, 'rx_bytes');
+  const txBefore = await ifaceCounter(rig, to, rxIface, 'tx_packets');
+  const bg = await startTraffic(rig, step, state.iface);
   let moving = false;
   for (let i = 0; i < 60 && !moving; i++) {
-    moving = Number((await rig.ep.exec('stat -c %s /tmp/ntbh-rx 2>/dev/null || echo 0')).stdout.trim()) > 0;
+    moving = (await ifaceCounter(rig, to, rxIface, 'rx_bytes')) > rxBefore + 65536;
     if (!moving) await sleep(500);
   }
-  out.add('traffic_during', moving, { detail: moving ? 'bytes were arriving on the EP when the link went down' : 'no byte arrived before the cut' });
+  out.add('traffic_during', moving, { on: to, detail: moving ? `${step.traffic} traffic was arriving on the ${to} when the link went down` : 'no traffic arrived before the cut' });
 
   await linkCycle(rig, { type: 'link-cycle', id: step.id, times: 1 } as LinkCycleStep, out);
 
-  // The interrupted transfer cannot finish: end both sessions so nothing outlives the step.
-  await rig.host.exec(`kill -- -${sender} 2>/dev/null; rm -f ${BG}; true`);
-  await rig.ep.exec(`kill -- -${listener} 2>/dev/null; rm -f /tmp/ntbh-rx; true`);
+  // Frames the receiver sent from the traffic's start until the link was back (its carrier is still
+  // off then: the host's ntb_netdev has not been reloaded yet). For the EP: its ntb_netdev's tx timer
+  // can only be pending at the cut if it had frames queued (docs/ntb-transport.md).
+  if (to === 'ep') {
+    const sent = (await ifaceCounter(rig, 'ep', rxIface, 'tx_packets')) - txBefore;
+    out.add('receiver_tx', sent, { on: 'ep', detail: `${sent} frame(s) sent by the EP's ${rxIface} from the traffic's start until the link was back` });
+  }
+
+  // The interrupted traffic cannot finish: end both sessions so nothing outlives the step.
+  const tx = rig.guest(step.from);
+  if (bg.sender) await tx.exec(`kill -- -${bg.sender} 2>/dev/null; rm -f ${BG}; busybox arp -d ${NOBODY} 2>/dev/null; true`);
+  if (bg.listener) await rig.guest(to).exec(`kill -- -${bg.listener} 2>/dev/null; rm -f /tmp/ntbh-rx; true`);
 
   // Released ntb_transport creates a client's device only when the client registers (ntb_netdev's
   // module init), for the transports that exist then: a hot-plugged NTB device gets no interface
@@ -71,7 +115,11 @@ export default defineStep({
   schema,
   appliesTo: ['pci-epf-vntb'],
   checks: {
-    traffic_during: { spec: 'true', doc: 'the background transfer was moving when the link went down' },
+    traffic_during: { spec: 'true', doc: 'the background traffic was arriving on the receiver when the link went down' },
+    receiver_tx: {
+      spec: 'value >= 0',
+      doc: "frames the EP sent from the traffic's start until the link was back (when the EP receives; 0 expected for traffic: oneway)",
+    },
     host_gone: { spec: 'true', doc: 'the function left the host' },
     wire_down: { spec: 'true', doc: 'the relay saw the link go down' },
     host_back: { spec: 'true', doc: 'the function came back on the host' },
