@@ -12,6 +12,9 @@
  * SET_BAR re-points while the function runs (pci-epf-vntb re-targets its
  * memory-window BARs).  RAISE_IRQ from the EP becomes INTx or msi_notify(),
  * and every attempt is answered with IRQ_RESULT for the relay's trace.
+ * A BAR the EP backs with its doorbell region or with an aperture of its
+ * fabric (pci-epf-ntb) has no RAM behind it here: writes travel to the EP
+ * as DOORBELL or FABRIC_WRITE messages, reads return 0.
  * Protocol: hw/misc/vepc-link.h, link/PROTOCOL.md.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later

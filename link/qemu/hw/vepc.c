@@ -17,6 +17,11 @@
  * to the ring register comes back as a DOORBELL message, latches DB_STATUS
  * and asserts INTA until the EP driver clears it (like a DesignWare eDMA
  * interrupt-emulation register or a GIC ITS translater, as vntb sees it).
+ * A function BAR the EPF points into the aperture of any vepc of this
+ * machine (pci-epf-ntb backs one controller's BARs with the other's
+ * outbound space) is a fabric BAR: host writes come back as FABRIC_WRITE
+ * and are replayed on system memory, where that aperture's windows route
+ * them (to another link's RC RAM, or as MEM_WRITE to its MSI address).
  * Register map and messages: hw/misc/vepc-link.h, link/PROTOCOL.md.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
