@@ -74,7 +74,7 @@ export function hostSleepsInIrq(rig: Rig): boolean {
 
 /** Whether a ring toward `receiver` may go out while the receiver already watches (see hostSleepsInIrq). */
 export function mayRingWhileWatching(rig: Rig, receiver: Side): boolean {
-  return !(receiver === 'host' && hostSleepsInIrq(rig));
+  return !(rig.isHost(receiver) && hostSleepsInIrq(rig));
 }
 
 /** Both results once both have settled (neither is left running behind a failure), or the first failure. */
@@ -183,12 +183,12 @@ function armPlan(rig: Rig, tools: Record<Side, NtbTool>, direction: Direction, o
   script.push(section(`${prefix}baseline`), `cat ${db}`);
   if (token) script.push(markScript(token));
   if (observe && kprobe) script.push(clearTraceScript);
-  if (observe && receiver === 'host') script.push(section(`${prefix}irq`), 'cat /proc/interrupts');
+  if (observe && rig.isHost(receiver)) script.push(section(`${prefix}irq`), 'cat /proc/interrupts');
   const name = rig.guest(receiver).name;
   const read = (sections: Map<string, string>): Armed => {
     const armed: Armed = { receiver, baseline: parseKernelInt(sectionText(sections, `${prefix}baseline`, name)), token };
     if (options.clear !== undefined) armed.afterClear = parseKernelInt(sectionText(sections, `${prefix}after-clear`, name));
-    if (observe && receiver === 'host') armed.irqBefore = parseInterrupts(sectionText(sections, `${prefix}irq`, name));
+    if (observe && rig.isHost(receiver)) armed.irqBefore = parseInterrupts(sectionText(sections, `${prefix}irq`, name));
     return armed;
   };
   return { script: script.join('\n'), read };
@@ -212,7 +212,9 @@ export async function ringAndObserve(
   const { dyndbg, kprobe } = rig.observe[receiver];
   const expectChange = options.expectChange ?? true;
   const armed = options.armed ?? (await armReceiver(rig, tools, direction, { reset: false }));
-  const wireMark = receiver === 'host' ? rig.link.mark() : undefined;
+  // The link that carries MSIs to the receiver (a bridge has one per host; vntb's EP has none).
+  const wire = rig.wireTo(receiver);
+  const wireMark = wire?.mark();
   const concurrent = (options.concurrent ?? false) && expectChange;
   const settlePolls = options.settlePolls ?? 3;
   const eventWaitMs = rig.ms(1_000);
@@ -251,8 +253,8 @@ export async function ringAndObserve(
   const observation: RingObservation = { ringOk: ring.ok, ringError: ring.error, baseline: armed.baseline, db: settled.value, changed: settled.changed };
   if (armed.token && dyndbg) observation.events = parseDoorbellEvents(sectionText(sections, 'kmsg', rxGuest.name));
   if (kprobe) observation.kprobeVectors = parseDbEventTrace(sectionText(sections, 'trace', rxGuest.name));
-  if (armed.irqBefore) observation.msiVectors = expandCounts(vectorDeltas(armed.irqBefore, parseInterrupts(sectionText(sections, 'irq', rxGuest.name)), rig.msiIrqs));
-  if (wireMark) observation.wireVectors = expandCounts(rig.link.msiCounts(wireMark));
+  if (armed.irqBefore) observation.msiVectors = expandCounts(vectorDeltas(armed.irqBefore, parseInterrupts(sectionText(sections, 'irq', rxGuest.name)), rig.irqsOf(receiver)));
+  if (wire && wireMark) observation.wireVectors = expandCounts(wire.msiCounts(wireMark));
   return next ? { ...observation, next: next.read(sections) } : observation;
 }
 
