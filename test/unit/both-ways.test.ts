@@ -75,7 +75,7 @@ t.test('eachDirection in turn: one direction ends before the next starts', async
 });
 
 t.test('rings to a host whose doorbell handler sleeps in hard-irq context go before the watch', async (t) => {
-  const rig = (caps: Record<string, boolean>) => ({ caps }) as unknown as Rig;
+  const rig = (caps: Record<string, boolean>) => ({ caps, isHost: (side: string) => side === 'host' }) as unknown as Rig;
   t.equal(mayRingWhileWatching(rig({ 'host.epf_irq_ctx': false }), 'host'), false, 'H5 missing: in turn toward the host');
   t.equal(mayRingWhileWatching(rig({ 'host.epf_irq_ctx': false }), 'ep'), true, 'the EP takes doorbells by polling: no IRQ handler involved');
   t.equal(mayRingWhileWatching(rig({ 'host.epf_irq_ctx': true }), 'host'), true);
