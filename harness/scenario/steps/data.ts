@@ -38,7 +38,8 @@ export async function spad(rig: Rig, step: SpadStep, out: Out): Promise<void> {
 
 export async function mw(rig: Rig, step: MwStep, out: Out): Promise<void> {
   const tools = await rig.linkedTools();
-  // Each direction has its own windows (the receiver's inbound mw, the sender's peer_mw): side by side.
+  // In turn, not side by side: with both directions at once (the EP setting its inbound BAR while it
+  // maps an outbound window for the host's) the EP guest stopped answering in 1 of 2 runs (ep-stock__host-old).
   await eachDirection(out, directions(step.direction), async (direction, out) => {
     const { sender, receiver } = sides(direction);
     const [tx, rx] = [tools[sender], tools[receiver]];
@@ -70,5 +71,5 @@ export async function mw(rig: Rig, step: MwStep, out: Out): Promise<void> {
       out.add('match', Boolean(back.md5) && back.md5 === seen.md5, { on: sender, label: labels.inbound, params: { size }, detail: back.error ?? seen.error });
     }
     await freeWindows(rx, tx, step.index, alloc.window);
-  });
+  }, { inTurn: true });
 }
