@@ -8,7 +8,7 @@ import { checkedSocketPath, makePrivate } from '../util/rundir.ts';
 import { onTeardown } from '../util/teardown.ts';
 import { FaultPlan } from './faults.ts';
 import type { LinkWitness, MsiDelivery, WireEvent, WireMark } from './types.ts';
-import { encode, IrqType, irqResultNames, MessageReader, NUM_BARS, Role, traceFields, type FunctionDescription, type Message, type OutMessage } from './wire.ts';
+import { encode, FabricReadStatus, IrqType, irqResultNames, MessageReader, NUM_BARS, Role, traceFields, type FunctionDescription, type Message, type OutMessage } from './wire.ts';
 
 /** How the relay plugs the RC-side function in and out (QMP on the RC's QEMU; see hotplug.ts). */
 export interface Plugger {
@@ -52,7 +52,16 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
    * go to the trace every FABRIC_SUMMARY_MS while they change, and at close.
    */
   readonly fabric = { writes: 0, bytes: 0 };
-  private fabricTraced = 0;
+  /**
+   * Host reads through the fabric (FABRIC_READ, non-posted: the RC's vCPU waits for the reply).
+   * Counted like the writes: `failed` = replies with a status other than ok (the host read
+   * all-ones), including the relay's own no-ep answers; `timedOut` = reads the EP never answered
+   * before the RC sent its next one (one read in flight per function) or the relay closed;
+   * `late` = replies for no read in flight; `totalMs`/`maxMs` = relay-side round trips to the EP.
+   */
+  readonly fabricReads = { reads: 0, bytes: 0, failed: 0, timedOut: 0, late: 0, answered: 0, totalMs: 0, maxMs: 0 };
+  private pendingRead: { tag: number; t: number } | null = null;
+  private fabricTraced = -1;
   private fabricTimer: NodeJS.Timeout | null = null;
   /** START→function-realized times, one per link up. */
   readonly linkUpMs: number[] = [];
@@ -95,9 +104,16 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
 
   /** A FABRIC record when the counts moved since the last one (close() forces the last). */
   private fabricSummary(final = false): void {
-    if (this.fabric.writes === this.fabricTraced && !(final && this.fabric.writes > 0)) return;
-    this.fabricTraced = this.fabric.writes;
-    this.record('relay', 'FABRIC', { writes: this.fabric.writes, bytes: this.fabric.bytes, final: final || undefined });
+    const r = this.fabricReads;
+    if (final && this.pendingRead) {
+      r.timedOut++;
+      this.pendingRead = null;
+    }
+    const moved = this.fabric.writes + r.reads + r.late;
+    if (moved === 0 || (moved === this.fabricTraced && !final)) return;
+    this.fabricTraced = moved;
+    const reads = r.reads ? { reads: r.reads, readBytes: r.bytes, readsFailed: r.failed, readsTimedOut: r.timedOut, readsLate: r.late || undefined, readAvgMs: r.answered ? Number((r.totalMs / r.answered).toFixed(3)) : undefined, readMaxMs: Number(r.maxMs.toFixed(3)) } : {};
+    this.record('relay', 'FABRIC', { writes: this.fabric.writes, bytes: this.fabric.bytes, ...reads, final: final || undefined });
   }
 
   async close(): Promise<void> {
@@ -198,6 +214,8 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
       if (socket) socket.write(encode(message, this.seq++));
       return;
     }
+    if (message.type === 'FABRIC_READ' && side === 'rc') return this.fabricRead(message);
+    if (message.type === 'FABRIC_READ_REPLY' && side === 'ep') return this.fabricReadReply(message);
     if (message.type === 'INVALID') {
       // Same policy as the devices: log and drop the message, keep the connection.
       this.record('relay', 'PROTOCOL_ERROR', { side, seq, msgType: message.code, error: message.reason });
@@ -268,6 +286,43 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
       default:
         break;
     }
+  }
+
+  /**
+   * A host read through the fabric: forwarded in order like the writes, counted, not traced. With no
+   * EP to answer, the relay completes it at once (no-ep) rather than leave the RC's vCPU to time out.
+   */
+  private fabricRead(message: Extract<Message, { type: 'FABRIC_READ' }>): void {
+    const r = this.fabricReads;
+    // The RC has one read in flight per function: a new one means the last went unanswered.
+    if (this.pendingRead) r.timedOut++;
+    r.reads++;
+    r.bytes += message.size;
+    const ep = this.sockets.ep;
+    if (!ep) {
+      this.pendingRead = null;
+      r.failed++;
+      this.sockets.rc?.write(encode({ type: 'FABRIC_READ_REPLY', tag: message.tag, status: FabricReadStatus.NO_EP, value: 0n }, this.seq++));
+      return;
+    }
+    this.pendingRead = { tag: message.tag, t: performance.now() };
+    ep.write(encode(message, this.seq++));
+  }
+
+  private fabricReadReply(message: Extract<Message, { type: 'FABRIC_READ_REPLY' }>): void {
+    const r = this.fabricReads;
+    if (this.pendingRead?.tag === message.tag) {
+      const ms = performance.now() - this.pendingRead.t;
+      r.totalMs += ms;
+      r.maxMs = Math.max(r.maxMs, ms);
+      r.answered++;
+      this.pendingRead = null;
+      if (message.status !== FabricReadStatus.OK) r.failed++;
+    } else {
+      // The RC gave up on it already (and drops it too); forwarded all the same, in order.
+      r.late++;
+    }
+    this.sockets.rc?.write(encode(message, this.seq++));
   }
 
   /** Forwards one RAISE_IRQ to the RC, through whatever fault is armed for its vector (faults.ts). */

@@ -23,11 +23,16 @@ export const MsgType = {
   DOORBELL: 10,
   MEM_WRITE: 11,
   FABRIC_WRITE: 12,
+  FABRIC_READ: 13,
+  FABRIC_READ_REPLY: 14,
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
 
 export const Role = { EP: 1, RC: 2 } as const;
 export const IrqType = { INTX: 1, MSI: 2 } as const;
+/** FABRIC_READ_REPLY status (enum vlink_fabric_read_status); anything but ok makes the host read all-ones. */
+export const FabricReadStatus = { OK: 0, UNSUPPORTED: 1, ERROR: 2, NO_EP: 3 } as const;
+export const fabricReadStatusNames = ['ok', 'unsupported', 'error', 'no-ep'];
 export const irqResultNames = ['delivered', 'msi-disabled', 'out-of-range', 'no-bus-master', 'masked', 'not-plugged', 'unsupported'];
 
 /**
@@ -81,6 +86,10 @@ export type Message =
   | { type: 'MEM_WRITE'; address: bigint; size: number; value: bigint }
   /** The host wrote into a BAR the EP backed with an aperture of its fabric (RC → EP); address is EP physical. */
   | { type: 'FABRIC_WRITE'; bar: number; size: number; address: bigint; value: bigint }
+  /** The host reads from such a BAR (RC → EP, non-posted): the RC's vCPU waits for the reply with this tag. */
+  | { type: 'FABRIC_READ'; bar: number; size: number; address: bigint; tag: number }
+  /** The completion of a FABRIC_READ (EP → RC); status FabricReadStatus. */
+  | { type: 'FABRIC_READ_REPLY'; tag: number; status: number; value: bigint }
   | { type: 'UNKNOWN'; code: number }
   /** A message the peer should not have sent (too long, an index out of range): reported, never acted on. */
   | { type: 'INVALID'; code: number; reason: string };
@@ -118,6 +127,8 @@ const minimumLength: Record<MsgTypeName, number> = {
   DOORBELL: 24,
   MEM_WRITE: 24,
   FABRIC_WRITE: 24,
+  FABRIC_READ: 24,
+  FABRIC_READ_REPLY: 16,
 };
 
 export function decodePayload(type: number, p: Buffer): Message {
@@ -181,6 +192,15 @@ export function decodePayload(type: number, p: Buffer): Message {
       if (![1, 2, 4, 8].includes(size)) return { type: 'INVALID', code: type, reason: `FABRIC_WRITE of ${size} bytes (1, 2, 4 or 8)` };
       return { type: name, bar, size, address: p.readBigUInt64LE(8), value: p.readBigUInt64LE(16) };
     }
+    case 'FABRIC_READ': {
+      const bar = p.readUInt32LE(0);
+      const size = p.readUInt32LE(4);
+      if (bar >= NUM_BARS) return { type: 'INVALID', code: type, reason: `FABRIC_READ from BAR${bar}, outside 0..${NUM_BARS - 1}` };
+      if (![1, 2, 4, 8].includes(size)) return { type: 'INVALID', code: type, reason: `FABRIC_READ of ${size} bytes (1, 2, 4 or 8)` };
+      return { type: name, bar, size, address: p.readBigUInt64LE(8), tag: p.readUInt32LE(16) };
+    }
+    case 'FABRIC_READ_REPLY':
+      return { type: name, tag: p.readUInt32LE(0), status: p.readUInt32LE(4), value: p.readBigUInt64LE(8) };
   }
 }
 
@@ -256,6 +276,19 @@ export function encode(message: OutMessage, seq: number): Buffer {
       payload.writeUInt32LE(message.size, 4);
       payload.writeBigUInt64LE(message.address, 8);
       payload.writeBigUInt64LE(message.value, 16);
+      break;
+    case 'FABRIC_READ':
+      payload = Buffer.alloc(24);
+      payload.writeUInt32LE(message.bar, 0);
+      payload.writeUInt32LE(message.size, 4);
+      payload.writeBigUInt64LE(message.address, 8);
+      payload.writeUInt32LE(message.tag >>> 0, 16);
+      break;
+    case 'FABRIC_READ_REPLY':
+      payload = Buffer.alloc(16);
+      payload.writeUInt32LE(message.tag >>> 0, 0);
+      payload.writeUInt32LE(message.status, 4);
+      payload.writeBigUInt64LE(message.value, 8);
       break;
     case 'DOORBELL':
       payload = Buffer.alloc(24);

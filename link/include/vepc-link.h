@@ -173,6 +173,8 @@ enum vlink_msg_type {
 	VLINK_MSG_DOORBELL	= 10,	/* RC -> EP: host wrote into a BAR mapped onto the doorbell region */
 	VLINK_MSG_MEM_WRITE	= 11,	/* EP -> RC: outbound write to a host address outside host RAM */
 	VLINK_MSG_FABRIC_WRITE	= 12,	/* RC -> EP: host wrote into a BAR backed by an EP aperture */
+	VLINK_MSG_FABRIC_READ	= 13,	/* RC -> EP: host reads from such a BAR (non-posted) */
+	VLINK_MSG_FABRIC_READ_REPLY = 14,	/* EP -> RC: the completion of one FABRIC_READ */
 };
 
 #define VLINK_ROLE_EP			1
@@ -280,6 +282,34 @@ struct vlink_fabric_write {
 	uint32_t size;		/* access size in bytes: 1, 2, 4 or 8 */
 	uint64_t address;	/* EP physical address: the entry's PHYS + offset in the BAR */
 	uint64_t value;		/* little-endian, low `size` bytes */
+};
+
+/*
+ * A non-posted read the host made from a BAR whose entry has
+ * VEPC_BAR_F_FABRIC.  The RC function waits for the FABRIC_READ_REPLY with
+ * the same tag (one read in flight per function); the EP device reads
+ * `address` on its system memory, with the checks of FABRIC_WRITE, and
+ * answers at once.
+ */
+struct vlink_fabric_read {
+	uint32_t bar;		/* the function's BAR the host read from (0..5) */
+	uint32_t size;		/* access size in bytes: 1, 2, 4 or 8 */
+	uint64_t address;	/* EP physical address: the entry's PHYS + offset in the BAR */
+	uint32_t tag;		/* chosen by the RC function, copied into the reply */
+	uint32_t reserved;
+};
+
+enum vlink_fabric_read_status {
+	VLINK_FABRIC_READ_OK		= 0,	/* value holds the data */
+	VLINK_FABRIC_READ_UNSUPPORTED	= 1,	/* refused by the EP: not a fabric BAR, outside its range, bad size */
+	VLINK_FABRIC_READ_ERROR		= 2,	/* the EP's memory access failed */
+	VLINK_FABRIC_READ_NO_EP		= 3,	/* set by the relay: no EP connected, never by a device */
+};
+
+struct vlink_fabric_read_reply {
+	uint32_t tag;		/* the request's tag */
+	uint32_t status;	/* enum vlink_fabric_read_status; not OK = the host reads all-ones */
+	uint64_t value;		/* little-endian, low `size` bytes of the request */
 };
 
 struct vlink_link_state {

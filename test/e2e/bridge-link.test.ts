@@ -157,6 +157,19 @@ t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit b
     const bytes = trio.relays[0].fabric.bytes - fabric;
     t.ok(bytes >= size, `${bytes} bytes crossed link 0's fabric`);
     t.comment(`fabric write: ${size} bytes in ${writeMs} ms (${((size / 1024) / (writeMs / 1000)).toFixed(1)} KiB/s, ${trio.relays[0].fabric.writes} FABRIC_WRITEs on link 0 so far)`);
+    // Reads through the fabric are non-posted (FABRIC_READ, the RC's vCPU waits for the reply): host2 fills
+    // its own inbound window, host reads it back through peer_mw0 and must see the same bytes, not zeros.
+    const readSize = 0x1000;
+    const filled = await writeRandom(tool2, 'mw0', readSize);
+    const reads = trio.relays[0].fabricReads.reads;
+    const timed = await tool.guest.exec(`s=$(date +%s%N); dd if=${tool.path('peer0/peer_mw0')} bs=${readSize} count=1 2>/dev/null | md5sum; e=$(date +%s%N); echo $(( (e - s) / 1000 ))`);
+    const [readMd5Line, usLine] = timed.stdout.trim().split('\n');
+    const readBack = readMd5Line?.split(/\s+/)[0];
+    t.ok(filled.md5 && readBack === filled.md5, `host reads through peer_mw0 what host2 wrote into mw0 (${readBack ?? timed.stderr.trim()} vs ${filled.md5 ?? filled.error})`);
+    const crossed = trio.relays[0].fabricReads.reads - reads;
+    t.ok(crossed >= readSize / 8, `${crossed} FABRIC_READs crossed link 0 for ${readSize} bytes`);
+    t.equal(trio.relays[0].fabricReads.failed + trio.relays[0].fabricReads.timedOut, 0, 'no fabric read failed or timed out');
+    t.comment(`fabric read: ${readSize} bytes in ${Number(usLine) / 1000} ms in the guest (${crossed} reads, ${(Number(usLine) / Math.max(1, crossed)).toFixed(0)} us each; relay↔EP avg ${(trio.relays[0].fabricReads.totalMs / Math.max(1, trio.relays[0].fabricReads.answered)).toFixed(3)} ms)`);
     await freeWindows(tool2, tool, 0, inbound.window);
   }
 

@@ -175,6 +175,56 @@ t.test('FABRIC_WRITE from the RC reaches the EP in order, is counted per link an
   t.match(summaries.at(-1), { link: 1, from: 'relay', writes: count, bytes: 3000, final: true }, 'the closing summary has the totals');
 });
 
+t.test('FABRIC_READ goes to the EP in order with the writes, its reply back to the RC; counted, summarised, not traced', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const tracePath = join(dir, 'wire.ndjson');
+  const relay = new LinkRelay(2, dir, tracePath);
+  relay.plugger = { plug: async () => undefined, unplug: async () => undefined };
+  await relay.listen();
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  ep.send({ type: 'HELLO', role: 1, linkId: 2 });
+  await ep.waitFor('LINK_STATE');
+  rc.send({ type: 'FABRIC_WRITE', bar: 2, size: 4, address: 0x10000000n, value: 0xabn });
+  rc.send({ type: 'FABRIC_READ', bar: 2, size: 4, address: 0x10000000n, tag: 1 });
+  const [read] = await ep.waitFor('FABRIC_READ');
+  t.same(read, { type: 'FABRIC_READ', bar: 2, size: 4, address: 0x10000000n, tag: 1 }, 'forwarded unchanged');
+  const order = ep.received.filter((m) => m.type.startsWith('FABRIC')).map((m) => m.type);
+  t.same(order, ['FABRIC_WRITE', 'FABRIC_READ'], 'the read does not pass the write before it');
+  ep.send({ type: 'FABRIC_READ_REPLY', tag: 1, status: 0, value: 0xabn });
+  const [reply] = await rc.waitFor('FABRIC_READ_REPLY');
+  t.same(reply, { type: 'FABRIC_READ_REPLY', tag: 1, status: 0, value: 0xabn }, 'the completion reaches the RC');
+  // Tag 2 never answered (the RC times out), so tag 3 follows it; the EP refuses 3.
+  rc.send({ type: 'FABRIC_READ', bar: 2, size: 8, address: 0x10000008n, tag: 2 });
+  rc.send({ type: 'FABRIC_READ', bar: 2, size: 8, address: 0x10000008n, tag: 3 });
+  await ep.waitFor('FABRIC_READ', 3);
+  ep.send({ type: 'FABRIC_READ_REPLY', tag: 2, status: 0, value: 0n });
+  ep.send({ type: 'FABRIC_READ_REPLY', tag: 3, status: 1, value: 0n });
+  await rc.waitFor('FABRIC_READ_REPLY', 3);
+  t.match(relay.fabricReads, { reads: 3, bytes: 20, failed: 1, timedOut: 1, late: 1, answered: 2 });
+  t.equal(relay.events().filter((e) => e.type.startsWith('FABRIC_READ')).length, 0, 'no trace record per read');
+  ep.socket.destroy();
+  rc.socket.destroy();
+  await relay.close();
+  const trace = (await readFile(tracePath, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  t.match(trace.filter((e) => e.type === 'FABRIC').at(-1), { link: 2, writes: 1, reads: 3, readBytes: 20, readsFailed: 1, readsTimedOut: 1, readsLate: 1, final: true }, 'the closing summary has the read counts');
+});
+
+t.test('FABRIC_READ with no EP connected is completed by the relay at once (no-ep), not left to time out', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const relay = new LinkRelay(0, dir, join(dir, 'wire.ndjson'));
+  await relay.listen();
+  t.teardown(() => relay.close());
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  t.teardown(() => rc.socket.destroy());
+  rc.send({ type: 'FABRIC_READ', bar: 0, size: 1, address: 0x20000000n, tag: 9 });
+  const [reply] = await rc.waitFor('FABRIC_READ_REPLY');
+  t.same(reply, { type: 'FABRIC_READ_REPLY', tag: 9, status: 3, value: 0n });
+  t.match(relay.fabricReads, { reads: 1, failed: 1, timedOut: 0 });
+});
+
 t.test('an EP memory write to the host MSI address is an MSI on the wire (path write), counted per vector', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'relay-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

@@ -37,6 +37,8 @@ const messages: OutMessage[] = [
   { type: 'DOORBELL', bar: 2, size: 4, offset: 0n, value: 1n },
   { type: 'MEM_WRITE', address: 0xfee00000n, size: 4, value: 0x4023n },
   { type: 'FABRIC_WRITE', bar: 2, size: 8, address: 0x8000104000n, value: 0x1122334455667788n },
+  { type: 'FABRIC_READ', bar: 2, size: 4, address: 0x8000104000n, tag: 1 },
+  { type: 'FABRIC_READ_REPLY', tag: 1, status: 0, value: 0x55667788n },
 ];
 
 function header(type: number, length: number, magic = VLINK_MAGIC, version = VLINK_VERSION): Buffer {

@@ -14,7 +14,9 @@
  * and every attempt is answered with IRQ_RESULT for the relay's trace.
  * A BAR the EP backs with its doorbell region or with an aperture of its
  * fabric (pci-epf-ntb) has no RAM behind it here: writes travel to the EP
- * as DOORBELL or FABRIC_WRITE messages, reads return 0.
+ * as DOORBELL or FABRIC_WRITE messages.  Doorbell reads return 0; a fabric
+ * read is non-posted, as on PCIe: FABRIC_READ goes out and the vCPU waits
+ * for its FABRIC_READ_REPLY (or a completion timeout: all-ones).
  * Protocol: hw/misc/vepc-link.h, link/PROTOCOL.md.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -25,6 +27,7 @@
 #include "qemu/host-utils.h"
 #include "qemu/log.h"
 #include "qemu/module.h"
+#include "qemu/timer.h"
 #include "qemu/units.h"
 #include "qapi/error.h"
 #include "exec/memory.h"
@@ -87,6 +90,20 @@ struct VepcFunctionState {
 
     /* Last HOST_CONFIG sent, so only changes go on the wire. */
     struct vlink_host_config host_config;
+
+    /*
+     * The fabric read in flight (at most one: the vCPU that made it waits).
+     * Replies are matched by tag, so a late one for a read that timed out
+     * is recognised and dropped.
+     */
+    uint32_t read_timeout_ms;   /* property: the completion timeout */
+    uint32_t read_tag;
+    bool read_pending;
+    bool read_done;
+    uint32_t read_status;
+    uint64_t read_value;
+    uint32_t read_timeouts;     /* reads answered with all-ones: timeout or no link */
+    uint32_t read_errors;       /* reads the EP refused or failed */
 };
 
 /* ---- host configuration ------------------------------------------------ */
@@ -349,15 +366,118 @@ static void vf_set_bar(VepcFunctionState *s, const uint8_t *payload,
     vf_back_bar(s, n, true, offset);
 }
 
+/* ---- reads through the EP's fabric (non-posted) ------------------------ */
+
+static bool vf_read_done(void *opaque)
+{
+    VepcFunctionState *s = opaque;
+
+    return s->read_done;
+}
+
+static void vf_fabric_read_reply(VepcFunctionState *s, const uint8_t *payload,
+                                 uint32_t len)
+{
+    struct vlink_fabric_read_reply m;
+    uint32_t tag;
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_FABRIC_READ_REPLY, payload, len,
+                       &m, sizeof(m))) {
+        return;
+    }
+    tag = le32_to_cpu(m.tag);
+    if (!s->read_pending || s->read_done || tag != s->read_tag) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: FABRIC_READ_REPLY "
+                      "tag %u matches no read in flight (late after a "
+                      "timeout?), dropped\n", tag);
+        return;
+    }
+    s->read_status = le32_to_cpu(m.status);
+    s->read_value = le64_to_cpu(m.value);
+    s->read_done = true;
+}
+
+/*
+ * A host read from a fabric BAR: a non-posted request, so the vCPU waits
+ * here for its completion, as a CPU stalls on a PCIe read.  The main loop
+ * cannot run meanwhile (we hold the BQL), so vlink_wire_wait() reads the
+ * link itself.  Messages that arrive before the reply are dispatched at
+ * once, in order, before the read returns: PCIe does not let a completion
+ * pass posted writes going the same way (MEM_WRITE, an MSI written as
+ * memory), and what they do (re-pointing a BAR, msi_notify, a DMA write,
+ * an IRQ_RESULT on the wire) is what any device may do in an MMIO
+ * callback.  Queueing them for a bottom half instead would let the read
+ * overtake them and would race the chardev's own reads of later bytes.
+ * No reply in time, or no link: all-ones, as a completion timeout or an
+ * unsupported request reads on real hardware.
+ */
+static uint64_t vf_fabric_read(VepcFunctionState *s, VepcFunctionBar *b,
+                               hwaddr addr, unsigned size)
+{
+    uint64_t ones = size == 8 ? UINT64_MAX : (1ull << (size * 8)) - 1;
+    struct vlink_fabric_read r;
+    int64_t deadline;
+    int ret;
+
+    if (s->read_pending) {
+        /* Only reachable by a handler that reads back into us: refuse. */
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: nested fabric read\n");
+        return ones;
+    }
+    s->read_tag++;
+    r.bar = cpu_to_le32(b->index);
+    r.size = cpu_to_le32(size);
+    r.address = cpu_to_le64(b->fabric_addr + addr);
+    r.tag = cpu_to_le32(s->read_tag);
+    r.reserved = 0;
+    if (!vlink_wire_send(&s->wire, VLINK_MSG_FABRIC_READ, &r, sizeof(r))) {
+        s->read_timeouts++;
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: fabric read of BAR%d"
+                      "+0x%" HWADDR_PRIx ": no link, reads all-ones (%u)\n",
+                      b->index, addr, s->read_timeouts);
+        return ones;
+    }
+
+    s->read_pending = true;
+    s->read_done = false;
+    deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+               (int64_t)s->read_timeout_ms * SCALE_MS;
+    ret = vlink_wire_wait(&s->wire, deadline, vf_read_done, s);
+    s->read_pending = false;
+    if (ret != 1) {
+        s->read_timeouts++;
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: fabric read of BAR%d"
+                      "+0x%" HWADDR_PRIx " tag %u: %s, reads all-ones (%u)\n",
+                      b->index, addr, s->read_tag,
+                      ret == 0 ? "completion timeout" : "link lost",
+                      s->read_timeouts);
+        return ones;
+    }
+    if (s->read_status != VLINK_FABRIC_READ_OK) {
+        s->read_errors++;
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: fabric read of BAR%d"
+                      "+0x%" HWADDR_PRIx " refused (status %u), reads "
+                      "all-ones (%u)\n", b->index, addr, s->read_status,
+                      s->read_errors);
+        return ones;
+    }
+    return s->read_value & ones;
+}
+
 /*
  * A BAR without RAM behind it reads as zero.  Writes are dropped, unless
  * the EP mapped the BAR onto its doorbell region or an aperture of its
  * fabric: then each one travels to the EP as it was made (offset or
- * address, size, value), like a posted write would.  Non-posted reads
- * through the fabric are not modelled.
+ * address, size, value), like a posted write would.  Reads of a fabric
+ * BAR travel too, and wait for their completion.
  */
 static uint64_t vf_hole_read(void *opaque, hwaddr addr, unsigned size)
 {
+    VepcFunctionBar *b = opaque;
+
+    if (b->fabric) {
+        return vf_fabric_read(b->owner, b, addr, size);
+    }
     return 0;
 }
 
@@ -505,6 +625,9 @@ static void vf_handle_message(void *opaque, uint16_t type,
     case VLINK_MSG_MEM_WRITE:
         vf_mem_write(s, payload, len);
         break;
+    case VLINK_MSG_FABRIC_READ_REPLY:
+        vf_fabric_read_reply(s, payload, len);
+        break;
     default:
         qemu_log_mask(LOG_UNIMP, "vepc-function: ignoring link message "
                       "type %u\n", type);
@@ -560,6 +683,10 @@ static bool vf_check_properties(VepcFunctionState *s, Error **errp)
     }
     if (s->msi_vectors > 32) {
         error_setg(errp, "msi-vectors must be 0..32");
+        return false;
+    }
+    if (s->read_timeout_ms < 1 || s->read_timeout_ms > 60000) {
+        error_setg(errp, "fabric-read-timeout-ms must be 1..60000");
         return false;
     }
     for (n = 0; n < VF_NUM_BARS; n++) {
@@ -633,6 +760,11 @@ static void vf_realize(PCIDevice *pdev, Error **errp)
 
     vlink_wire_init(&s->wire, &s->chr, TYPE_VEPC_FUNCTION,
                     vf_handle_message, s);
+    /* Read-only counters for qom-get: fabric reads that read all-ones. */
+    object_property_add_uint32_ptr(OBJECT(s), "fabric-read-timeouts",
+                                   &s->read_timeouts, OBJ_PROP_FLAG_READ);
+    object_property_add_uint32_ptr(OBJECT(s), "fabric-read-errors",
+                                   &s->read_errors, OBJ_PROP_FLAG_READ);
     if (qemu_chr_fe_backend_connected(&s->chr)) {
         /* Fires CHR_EVENT_OPENED at once if the relay is connected. */
         qemu_chr_fe_set_handlers(&s->chr, vf_can_receive, vf_receive,
@@ -688,6 +820,9 @@ static Property vf_properties[] = {
     DEFINE_PROP_UINT16("subsystem-id", VepcFunctionState, subsys_id, 0),
     DEFINE_PROP_UINT8("intx-pin", VepcFunctionState, intx_pin, 0),
     DEFINE_PROP_UINT8("msi-vectors", VepcFunctionState, msi_vectors, 0),
+    /* A PCIe completion timeout is 50 us..50 ms; ours crosses two sockets and a TCG guest. */
+    DEFINE_PROP_UINT32("fabric-read-timeout-ms", VepcFunctionState,
+                       read_timeout_ms, 1000),
     DEFINE_PROP_VF_BAR(0),
     DEFINE_PROP_VF_BAR(1),
     DEFINE_PROP_VF_BAR(2),

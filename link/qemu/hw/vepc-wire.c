@@ -12,6 +12,9 @@
 #include "qemu/log.h"
 #include "qapi/error.h"
 #include "exec/memory.h"
+#include "chardev/char-socket.h"
+#include "io/channel.h"
+#include "qemu/timer.h"
 #include "vepc-wire.h"
 
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_header) != VLINK_HEADER_SIZE);
@@ -27,6 +30,9 @@ QEMU_BUILD_BUG_ON(sizeof(struct vlink_window) != 32);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_link_state) != 8);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_doorbell) != 24);
 QEMU_BUILD_BUG_ON(sizeof(struct vlink_mem_write) != 24);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_fabric_write) != 24);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_fabric_read) != 24);
+QEMU_BUILD_BUG_ON(sizeof(struct vlink_fabric_read_reply) != 16);
 
 void vlink_wire_init(VlinkWire *w, CharBackend *chr, const char *name,
                      VlinkHandler *handle, void *opaque)
@@ -143,6 +149,64 @@ void vlink_wire_receive(VlinkWire *w, const uint8_t *buf, int size)
         buf += used;
         size -= used;
     }
+}
+
+/*
+ * The socket chardev reads only from the main loop, which cannot run while
+ * a vCPU holds the BQL in an MMIO callback.  So we poll its file descriptor
+ * and read its channel ourselves: the channel is non-blocking, and the main
+ * loop reads it only under the BQL, which we hold, so no byte is read twice
+ * or out of order.  Bytes go through the same reassembly (w->rx) as the
+ * main loop's, so a message half-read before we started completes here.
+ * An EOF is left for the chardev to find on its next read (it disconnects
+ * and sends CHR_EVENT_CLOSED as usual); we only report the link gone.
+ */
+int vlink_wire_wait(VlinkWire *w, int64_t deadline_ns,
+                    bool (*done)(void *opaque), void *opaque)
+{
+    Chardev *chr = qemu_chr_fe_get_driver(w->chr);
+    SocketChardev *sc;
+    uint8_t buf[256];
+
+    if (!chr || !object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET)) {
+        return -1;
+    }
+    sc = SOCKET_CHARDEV(chr);
+    while (!done(opaque)) {
+        GPollFD pfd;
+        int64_t left_ms;
+        ssize_t n;
+        int ret;
+
+        if (!w->connected || sc->state != TCP_CHARDEV_STATE_CONNECTED ||
+            !sc->sioc || !sc->ioc) {
+            return -1;
+        }
+        left_ms = (deadline_ns - qemu_clock_get_ns(QEMU_CLOCK_REALTIME)) /
+                  SCALE_MS;
+        if (left_ms <= 0) {
+            return 0;
+        }
+        pfd.fd = sc->sioc->fd;
+        pfd.events = G_IO_IN | G_IO_HUP | G_IO_ERR;
+        pfd.revents = 0;
+        ret = g_poll(&pfd, 1, MIN(left_ms, 100));
+        if (ret < 0 && errno != EINTR) {
+            return -1;
+        }
+        if (ret <= 0) {
+            continue;
+        }
+        n = qio_channel_read(sc->ioc, (char *)buf, sizeof(buf), NULL);
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        vlink_wire_receive(w, buf, n);
+    }
+    return 1;
 }
 
 bool vlink_map_peer_ram(MemoryRegion *mr, Object *owner, const char *path,

@@ -40,6 +40,17 @@ bool vlink_wire_send(VlinkWire *w, uint16_t type,
                      const void *payload, uint32_t len);
 
 /*
+ * Wait for a message without the main loop: read the chardev ourselves and
+ * dispatch every complete message through @w's handler, in arrival order,
+ * until @done(@opaque) is true or @deadline_ns (QEMU_CLOCK_REALTIME) passes.
+ * For a device that must answer inside an MMIO callback (a non-posted read
+ * across the link).  Returns 1 when done, 0 on timeout, -1 when the link
+ * is not there (not a socket, not connected, closed meanwhile).
+ */
+int vlink_wire_wait(VlinkWire *w, int64_t deadline_ns,
+                    bool (*done)(void *opaque), void *opaque);
+
+/*
  * Copy a received payload into @out (zero-filled first).  Longer payloads
  * are fine (a newer peer added fields); shorter ones are refused.
  */

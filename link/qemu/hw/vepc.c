@@ -654,45 +654,97 @@ static void vepc_doorbell_msg(VepcState *s, const uint8_t *payload,
 /* ---- the fabric: host writes into BARs backed by an aperture ---------- */
 
 /*
+ * A fabric access is acted on only inside the range its BAR was committed
+ * with: the BAR, size and address all come from the wire.
+ */
+static bool vepc_fabric_ok(VepcState *s, const char *what, uint32_t n,
+                           uint32_t size, uint64_t addr)
+{
+    VepcBar *b;
+
+    if (n >= VEPC_NUM_BARS ||
+        (size != 1 && size != 2 && size != 4 && size != 8)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc: %s BAR%u size %u\n",
+                      what, n, size);
+        return false;
+    }
+    b = &s->bars[n];
+    if (!(b->flags & VEPC_BAR_F_ENABLED) || !(b->flags & VEPC_BAR_F_FABRIC) ||
+        addr < b->ep_ram_offset || addr - b->ep_ram_offset >= b->committed_size ||
+        size > b->committed_size - (addr - b->ep_ram_offset)) {
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc: %s at 0x%" PRIx64
+                      " outside BAR%u's fabric range\n", what, addr, n);
+        return false;
+    }
+    return true;
+}
+
+/*
  * The host wrote into a BAR whose entry has FABRIC.  Replay it on our
  * system memory, where it reaches whatever the aperture maps there: RC
  * RAM of another link, or a forwarded window (MEM_WRITE on that link).
- * Only inside the range the BAR was committed with: the address comes
- * from the wire.
  */
 static void vepc_fabric_write_msg(VepcState *s, const uint8_t *payload,
                                   uint32_t len)
 {
     struct vlink_fabric_write m;
-    uint32_t n, size;
     uint64_t addr;
-    VepcBar *b;
+    uint32_t size;
     uint8_t buf[8];
 
     if (!vlink_payload(&s->wire, VLINK_MSG_FABRIC_WRITE, payload, len,
                        &m, sizeof(m))) {
         return;
     }
-    n = le32_to_cpu(m.bar);
     size = le32_to_cpu(m.size);
     addr = le64_to_cpu(m.address);
-    if (n >= VEPC_NUM_BARS ||
-        (size != 1 && size != 2 && size != 4 && size != 8)) {
-        qemu_log_mask(LOG_GUEST_ERROR, "vepc: FABRIC_WRITE BAR%u size %u\n",
-                      n, size);
-        return;
-    }
-    b = &s->bars[n];
-    if (!(b->flags & VEPC_BAR_F_ENABLED) || !(b->flags & VEPC_BAR_F_FABRIC) ||
-        addr < b->ep_ram_offset || addr - b->ep_ram_offset >= b->committed_size ||
-        size > b->committed_size - (addr - b->ep_ram_offset)) {
-        qemu_log_mask(LOG_GUEST_ERROR, "vepc: FABRIC_WRITE to 0x%" PRIx64
-                      " outside BAR%u's fabric range\n", addr, n);
+    if (!vepc_fabric_ok(s, "FABRIC_WRITE", le32_to_cpu(m.bar), size, addr)) {
         return;
     }
     stq_le_p(buf, le64_to_cpu(m.value));
     address_space_write(&address_space_memory, addr, MEMTXATTRS_UNSPECIFIED,
                         buf, size);
+}
+
+/*
+ * The host reads from a fabric BAR, and its vCPU waits for the answer.
+ * Read our system memory with the checks of a write and reply at once:
+ * an aperture slice aliasing another link's RC RAM gives real data, a
+ * forwarded window reads 0 (vepc_fwd_read), a hole in the aperture 0.
+ * Nothing here blocks: a read through a forwarded window is not sent on.
+ */
+static void vepc_fabric_read_msg(VepcState *s, const uint8_t *payload,
+                                 uint32_t len)
+{
+    struct vlink_fabric_read m;
+    struct vlink_fabric_read_reply r = { 0 };
+    uint32_t size, status = VLINK_FABRIC_READ_UNSUPPORTED;
+    uint64_t addr;
+    uint8_t buf[8] = { 0 };
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_FABRIC_READ, payload, len,
+                       &m, sizeof(m))) {
+        /* Too short to carry a tag: the RC's timeout answers for us. */
+        return;
+    }
+    size = le32_to_cpu(m.size);
+    addr = le64_to_cpu(m.address);
+    if (vepc_fabric_ok(s, "FABRIC_READ", le32_to_cpu(m.bar), size, addr)) {
+        MemTxResult res = address_space_read(&address_space_memory, addr,
+                                             MEMTXATTRS_UNSPECIFIED, buf,
+                                             size);
+
+        status = res == MEMTX_OK ? VLINK_FABRIC_READ_OK
+                                 : VLINK_FABRIC_READ_ERROR;
+        if (res != MEMTX_OK) {
+            qemu_log_mask(LOG_GUEST_ERROR, "vepc: FABRIC_READ at 0x%" PRIx64
+                          " failed (%d)\n", addr, res);
+        }
+    }
+    r.tag = m.tag;
+    r.status = cpu_to_le32(status);
+    r.value = status == VLINK_FABRIC_READ_OK ? cpu_to_le64(ldq_le_p(buf)) : 0;
+    vlink_wire_send(&s->wire, VLINK_MSG_FABRIC_READ_REPLY, &r, sizeof(r));
 }
 
 /* ---- registers --------------------------------------------------------- */
@@ -1042,6 +1094,9 @@ static void vepc_handle_message(void *opaque, uint16_t type,
         break;
     case VLINK_MSG_FABRIC_WRITE:
         vepc_fabric_write_msg(s, payload, len);
+        break;
+    case VLINK_MSG_FABRIC_READ:
+        vepc_fabric_read_msg(s, payload, len);
         break;
     default:
         qemu_log_mask(LOG_UNIMP, "vepc: ignoring link message type %u\n",
