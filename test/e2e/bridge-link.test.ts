@@ -2,7 +2,7 @@
 // vepc controllers, each linked to its own x86_64 host; pci-epf-ntb configured across both (pci-ntb-howto.rst);
 // ntb_hw_epf + ntb_tool on both hosts. Host writes into the function's doorbell/memory-window BARs cross the
 // EP's fabric (FABRIC_WRITE) and reach the other host's RAM or its MSI address (MEM_WRITE on the other link).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execa } from 'execa';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -23,6 +23,7 @@ import { BridgeTrio } from '../../harness/topology/bridge.ts';
 import { makeRunDirs } from '../../harness/util/rundir.ts';
 import { teardownAll } from '../../harness/util/teardown.ts';
 import type { LinkRelay } from '../../harness/link/relay.ts';
+import type { KernelSpec } from '../../harness/kernel/spec.ts';
 
 const log = (line: string) => process.stderr.write(`  ${line}\n`);
 /** Three TCG guests on two shared cores: every guest-side wait is stretched by this much. */
@@ -51,11 +52,20 @@ async function modesUnder(dir: string): Promise<{ path: string; mode: string; di
 t.before(() => ensureSetup({ log }));
 t.teardown(() => teardownAll());
 
-t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit both ways, a memory window, no leftovers', async (t) => {
-  const [epKernel, hostKernel] = [await buildKernel(builtinVariants.stock!, 'arm64', { log }), await buildKernel(builtinVariants.stock!, 'x86_64', { log })];
-  t.match(epKernel.release, /^6\.12\./, `EP kernel ${epKernel.release}`);
-  t.match(hostKernel.release, /^6\.12\./, `host kernel ${hostKernel.release}`);
+type Tap = Test;
+
+/** Kernels and QEMU for one case: the hosts always run the stock 6.12 x86_64 kernel. */
+async function artifacts(epSpec: KernelSpec) {
+  const epKernel = await buildKernel(epSpec, 'arm64', { log });
+  const hostKernel = await buildKernel(builtinVariants.stock!, 'x86_64', { log });
   const [epImage, hostImage, qemu] = await Promise.all([buildImage(epKernel, log), buildImage(hostKernel, log), buildLinkQemu(log)]);
+  return { epKernel, hostKernel, epImage, hostImage, qemu };
+}
+
+async function bridgeCase(t: Tap, epSpec: KernelSpec, epRelease: RegExp): Promise<void> {
+  const { epKernel, hostKernel, epImage, hostImage, qemu } = await artifacts(epSpec);
+  t.match(epKernel.release, epRelease, `EP kernel ${epKernel.release}`);
+  t.match(hostKernel.release, /^6\.12\./, `host kernel ${hostKernel.release}`);
   const run = await makeRunDirs('bridge-link');
   const key = await makeRunKey(join(run.dir, 'ssh'));
   const dir = join(run.dir, 'trio');
@@ -86,8 +96,11 @@ t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit b
 
   const setup = await setupEpfNtb(trio.ep, EPF_NTB, trio.epcNames, ms(60_000));
   t.same(setup.refused, [], 'every attribute accepted');
-  t.same(setup.absent, [], 'every attribute exists in 6.12');
+  t.same(setup.absent, [], 'every attribute exists in this kernel');
   t.ok(setup.started, `bound primary ${setup.epcs[0]}, secondary ${setup.epcs[1]}, both started`);
+  t.equal(setup.ntbDir.split('/').at(-1), 'pci_epf_ntb.0', 'the NTB attributes live in pci_epf_ntb.0 (the howto\'s ls says pci-epf-ntb.0)');
+  const functions = (await trio.ep.exec('ls /sys/kernel/config/pci_ep/functions/')).stdout.split(/\s+/);
+  t.ok(functions.includes('pci_epf_ntb') && !functions.includes('pci-epf-ntb'), `functions/ lists pci_epf_ntb, not the howto's pci-epf-ntb (${functions.join(' ')})`);
   await Promise.all(trio.relays.map((relay) => relay.waitLinkState(true, ms(60_000))));
 
   // Each host sees its side of the NTB, class 0x0500, bound to ntb_hw_epf.
@@ -208,4 +221,41 @@ t.test('pci-epf-ntb bridge on stock 6.12: link, scratchpads, doorbells per bit b
     t.notOk(trace.some((e) => e.type === 'FABRIC_WRITE'), `link ${relay.linkId}: no trace record per fabric write`);
     t.ok(trace.some((e) => e.type === 'MSI' && e.path === 'write'), `link ${relay.linkId}: doorbell MSIs traced as memory writes`);
   }
+}
+
+t.test('pci-epf-ntb bridge, stock 6.12 EP and hosts: link, scratchpads, doorbells per bit both ways, a memory window, ntb_perf, no leftovers', (t) =>
+  bridgeCase(t, builtinVariants.stock!, /^6\.12\./),
+);
+
+// Debian's 7.2 EP (the kernel release-link.test.ts builds): the 7.x EPC API under pci-epf-ntb.
+t.test('pci-epf-ntb bridge, Debian 7.2 EP with stock 6.12 hosts: the same checks', (t) =>
+  bridgeCase(t, { name: 'stock-7.2', source: { kind: 'debian', version: '7.2' }, patches: [], fragments: [] }, /^7\.2\./),
+);
+
+t.test('a trio whose EP cannot start leaves no QEMU, relay socket or scratch file behind', async (t) => {
+  const { epKernel, hostKernel, epImage, hostImage, qemu } = await artifacts(builtinVariants.stock!);
+  const run = await makeRunDirs('bridge-fail');
+  const key = await makeRunKey(join(run.dir, 'ssh'));
+  const dir = join(run.dir, 'trio');
+  const shm = join(run.shm, 'trio');
+  const trio = new BridgeTrio({
+    dir,
+    shm,
+    key,
+    qemu,
+    timeoutScale: SCALE,
+    log,
+    // Both hosts' QEMUs are running by the time the EP's exits at once (no such kernel image).
+    ep: { kernel: { ...epKernel, image: join(run.dir, 'no-such-Image') }, image: epImage },
+    host: { kernel: hostKernel, image: hostImage },
+    host2: { kernel: hostKernel, image: hostImage },
+  });
+  const error = await trio.start().catch((e: unknown) => e);
+  t.match(error, { code: 'QEMU_START_FAILED', guest: 'ep' }, 'start fails with the EP QEMU error');
+  await trio.stop();
+  t.same(await processesMentioning(shm), [], 'no QEMU left on the trio scratch');
+  t.same(trio.relays.flatMap((relay) => Object.values(relay.socketPath)).filter((path) => existsSync(path)), [], 'no relay socket left');
+  t.same(existsSync(shm) ? await readdir(shm) : [], [], 'no RAM file or QMP socket left');
+  await trio.stop();
+  t.pass('a second stop is harmless');
 });
