@@ -27,7 +27,7 @@ const schema = stepSchema(
     traffic: z
       .enum(['tcp', 'oneway'])
       .default('tcp')
-      .describe('tcp: a 64 MiB TCP stream (the receiver sends ACKs); oneway: pings to an unowned address sent to the receiver\'s MAC, which it drops without sending anything'),
+      .describe("tcp: a 64 MiB TCP stream (the receiver sends ACKs); oneway: pings to an unowned address sent to the receiver's MAC, which it drops without sending anything (IPv6 off on its interface meanwhile)"),
   },
   'cut the link (EPC stop) during traffic, restore it, re-address the new host interface, then ping and transfer both ways',
 );
@@ -63,6 +63,13 @@ async function netdevLinkCycle(rig: Rig, step: NetdevLinkCycleStep, out: Out): P
   const state = netdevState(rig);
   const to = step.from === 'host' ? 'ep' : 'host';
   const rxIface = state.iface[to];
+  // IPv6's own chatter (router solicitations, MLD reports) is the only thing a receiver of one-way
+  // traffic would send; switch it off on that interface so `receiver_tx` counts what the traffic causes.
+  const ipv6 = `/proc/sys/net/ipv6/conf/${rxIface}/disable_ipv6`;
+  if (step.traffic === 'oneway') {
+    await rig.guest(to).exec(`[ -e ${sq(ipv6)} ] && echo 1 > ${sq(ipv6)}; true`);
+    await sleep(1000); // switching it off may send an MLD done: let it be counted before the baseline
+  }
   const rxBefore = await ifaceCounter(rig, to, rxIface, 'rx_bytes');
   const txBefore = await ifaceCounter(rig, to, rxIface, 'tx_packets');
   const bg = await startTraffic(rig, step, state.iface);
@@ -87,6 +94,7 @@ async function netdevLinkCycle(rig: Rig, step: NetdevLinkCycleStep, out: Out): P
   const tx = rig.guest(step.from);
   if (bg.sender) await tx.exec(`kill -- -${bg.sender} 2>/dev/null; rm -f ${BG}; busybox arp -d ${NOBODY} 2>/dev/null; true`);
   if (bg.listener) await rig.guest(to).exec(`kill -- -${bg.listener} 2>/dev/null; rm -f /tmp/ntbh-rx; true`);
+  if (step.traffic === 'oneway') await rig.guest(to).exec(`[ -e ${sq(ipv6)} ] && echo 0 > ${sq(ipv6)}; true`);
 
   // Released ntb_transport creates a client's device only when the client registers (ntb_netdev's
   // module init), for the transports that exist then: a hot-plugged NTB device gets no interface
