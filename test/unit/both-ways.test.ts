@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import type { ExecResult, GuestExec } from '../../harness/guest/types.ts';
 import { NtbTool, parseSpadWrites } from '../../harness/ntb/ntb-tool.ts';
-import { bothSettled, eachDirection, mayRingWhileWatching, type Direction } from '../../harness/scenario/steps/observe.ts';
+import { bothSettled, DIRECTIONS_SIDE_BY_SIDE, eachDirection, mayRingWhileWatching, type Direction } from '../../harness/scenario/steps/observe.ts';
 import type { Rig } from '../../harness/scenario/rig.ts';
 import { Out, sleep } from '../../harness/scenario/steps/util.ts';
 import type { Measurement } from '../../harness/results/model.ts';
@@ -29,7 +29,7 @@ t.test('eachDirection runs the directions at the same time and records them in d
     }
     o.unavailable('vector', 'none', { label: `${direction} end` });
     running.delete(direction);
-  });
+  }, { inTurn: false });
   t.ok(overlap, 'both directions were running at once');
   t.same(
     list.map((m) => m.label ?? m.check),
@@ -49,7 +49,7 @@ t.test('eachDirection lets every direction finish, keeps what they saw, then ret
       await sleep(20);
       o.add('db', 2, { label: 'other direction' });
       otherFinished = true;
-    }),
+    }, { inTurn: false }),
     /SSH lost/,
   );
   t.ok(otherFinished, 'the other direction was not left running');
@@ -59,19 +59,22 @@ t.test('eachDirection lets every direction finish, keeps what they saw, then ret
   );
 });
 
-t.test('eachDirection in turn: one direction ends before the next starts', async (t) => {
-  const seen: string[] = [];
-  await eachDirection(
-    new Out([]),
-    ['host-to-ep', 'ep-to-host'],
-    async (direction) => {
-      seen.push(`${direction} start`);
-      await sleep(direction === 'host-to-ep' ? 15 : 1);
-      seen.push(`${direction} end`);
-    },
-    { inTurn: true },
-  );
-  t.same(seen, ['host-to-ep start', 'host-to-ep end', 'ep-to-host start', 'ep-to-host end']);
+t.test('eachDirection in turn (the default while DIRECTIONS_SIDE_BY_SIDE is off): one direction ends before the next starts', async (t) => {
+  for (const options of [{ inTurn: true }, DIRECTIONS_SIDE_BY_SIDE ? undefined : {}]) {
+    if (!options) continue;
+    const seen: string[] = [];
+    await eachDirection(
+      new Out([]),
+      ['host-to-ep', 'ep-to-host'],
+      async (direction) => {
+        seen.push(`${direction} start`);
+        await sleep(direction === 'host-to-ep' ? 15 : 1);
+        seen.push(`${direction} end`);
+      },
+      options,
+    );
+    t.same(seen, ['host-to-ep start', 'host-to-ep end', 'ep-to-host start', 'ep-to-host end'], JSON.stringify(options));
+  }
 });
 
 t.test('rings to a host whose doorbell handler sleeps in hard-irq context go before the watch', async (t) => {

@@ -9,7 +9,7 @@ import type { DoorbellClearStep } from './doorbell-clear.ts';
 import type { DoorbellMultiStep } from './doorbell-multi.ts';
 import type { DoorbellSweepStep } from './doorbell-sweep.ts';
 import type { DoorbellZeroStep } from './doorbell-zero.ts';
-import { armReceiver, bothSettled, directions, eachDirection, hostSleepsInIrq, mayRingWhileWatching, resetDb, ringAndObserve, sides, type RingObservation } from './observe.ts';
+import { armReceiver, bothSettled, directions, DIRECTIONS_SIDE_BY_SIDE, eachDirection, hostSleepsInIrq, mayRingWhileWatching, resetDb, ringAndObserve, sides, type RingObservation } from './observe.ts';
 import { andNot, bit, evalMask, setBits, type Out } from './util.ts';
 
 const NO_DYNDBG = 'no ntb_tool dynamic debug on the receiver';
@@ -52,7 +52,7 @@ export async function doorbellSweep(rig: Rig, step: DoorbellSweepStep, out: Out)
       armed = obs.next!;
       out.add('db_after_clear', armed.afterClear!, { on: receiver, label, params: { i } });
     }
-  }, { inTurn: hostSleepsInIrq(rig) });
+  }, { inTurn: hostSleepsInIrq(rig) || !DIRECTIONS_SIDE_BY_SIDE });
 }
 
 export async function doorbellZero(rig: Rig, step: DoorbellZeroStep, out: Out): Promise<void> {
@@ -63,7 +63,7 @@ export async function doorbellZero(rig: Rig, step: DoorbellZeroStep, out: Out): 
     // In turn: the "nothing arrives" window starts after the ring. The clean-up rides in the same script.
     const obs = await ringAndObserve(rig, tools, direction, 0, { expectChange: false, armed, next: { observe: false } });
     recordObservation(out, obs, receiver, direction, {});
-  }, { inTurn: hostSleepsInIrq(rig) });
+  }, { inTurn: hostSleepsInIrq(rig) || !DIRECTIONS_SIDE_BY_SIDE });
 }
 
 export async function doorbellMulti(rig: Rig, step: DoorbellMultiStep, out: Out): Promise<void> {
@@ -108,5 +108,5 @@ export async function doorbellClear(rig: Rig, step: DoorbellClearStep, out: Out)
     // `c C`, the db read and the full reset in one script.
     const after = await armReceiver(rig, tools, direction, { clear: C, observe: false });
     out.add('db_after_clear', after.afterClear!, { on: receiver, label: direction, params });
-  }, { inTurn: hostSleepsInIrq(rig) });
+  }, { inTurn: hostSleepsInIrq(rig) || !DIRECTIONS_SIDE_BY_SIDE });
 }

@@ -25,14 +25,23 @@ export function directions(direction: Direction | 'both'): Direction[] {
 }
 
 /**
- * Runs `body` for each direction at the same time. host→EP and EP→host are independent paths (other
- * sender, receiver, vectors and relay counters), so a step that checks both need not wait for one to end
- * before the other starts. Each direction keeps its own order; its measurements go into `out` as they
+ * Whether eachDirection may run both directions at once. Side by side, each guest runs two commands at
+ * the same time (its ring for one direction, its watch for the other), and the guests' dropbear then
+ * refused an exec now and then ("Unable to exec" in 7 of 9 cells of a full run, none in single-cell
+ * runs before): until the guest layer queues or retries a refused exec, the directions go in turn.
+ * Within a direction the sender's ring and the receiver's watch still overlap: one command per guest.
+ */
+export const DIRECTIONS_SIDE_BY_SIDE = false;
+
+/**
+ * Runs `body` for each direction, side by side unless options.inTurn (default: !DIRECTIONS_SIDE_BY_SIDE).
+ * host→EP and EP→host are independent paths (other sender, receiver, vectors and relay counters), so a
+ * step that checks both need not wait for one to end before the other starts. Each direction keeps its own order; its measurements go into `out` as they
  * come (a step that is stopped half-way keeps them) and are put back in direction order at the end.
  * Every direction runs to its end even when another fails; the first failure is then rethrown.
  */
 export async function eachDirection(out: Out, list: Direction[], body: (direction: Direction, out: Out) => Promise<void>, options: { inTurn?: boolean } = {}): Promise<void> {
-  if (options.inTurn) {
+  if (options.inTurn ?? !DIRECTIONS_SIDE_BY_SIDE) {
     for (const direction of list) await body(direction, out);
     return;
   }
