@@ -61,6 +61,8 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
    */
   readonly fabricReads = { reads: 0, bytes: 0, failed: 0, timedOut: 0, late: 0, answered: 0, totalMs: 0, maxMs: 0 };
   private pendingRead: { tag: number; t: number } | null = null;
+  /** Fault injection: the next N FABRIC_READs are swallowed (a FAULT event each), so the RC's completion timeout fires. */
+  dropFabricReads = 0;
   private fabricTraced = -1;
   private fabricTimer: NodeJS.Timeout | null = null;
   /** START→function-realized times, one per link up. */
@@ -298,6 +300,12 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
     if (this.pendingRead) r.timedOut++;
     r.reads++;
     r.bytes += message.size;
+    if (this.dropFabricReads > 0) {
+      this.dropFabricReads--;
+      this.pendingRead = { tag: message.tag, t: performance.now() };
+      this.record('relay', 'FAULT', { action: 'drop', msgType: 'FABRIC_READ', tag: message.tag, address: `0x${message.address.toString(16)}` });
+      return;
+    }
     const ep = this.sockets.ep;
     if (!ep) {
       this.pendingRead = null;

@@ -183,6 +183,15 @@ async function bridgeCase(t: Tap, epSpec: KernelSpec, epRelease: RegExp): Promis
     t.ok(crossed >= readSize / 8, `${crossed} FABRIC_READs crossed link 0 for ${readSize} bytes`);
     t.equal(trio.relays[0].fabricReads.failed + trio.relays[0].fabricReads.timedOut, 0, 'no fabric read failed or timed out');
     t.comment(`fabric read: ${readSize} bytes in ${Number(usLine) / 1000} ms in the guest (${crossed} reads, ${(Number(usLine) / Math.max(1, crossed)).toFixed(0)} us each; relay↔EP avg ${(trio.relays[0].fabricReads.totalMs / Math.max(1, trio.relays[0].fabricReads.answered)).toFixed(3)} ms)`);
+    // A completion that never comes (the relay swallows one read): all-ones after the RC's timeout, then reads work again.
+    trio.relays[0].dropFabricReads = 1;
+    const lost = await tool.guest.exec(`s=$(date +%s%N); dd if=${tool.path('peer0/peer_mw0')} bs=4 count=1 2>/dev/null | od -An -tx4; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`);
+    const [word, lostMs] = lost.stdout.trim().split('\n').map((line) => line.trim());
+    t.equal(word, 'ffffffff', `a read whose completion never comes reads all-ones (${lost.stdout.trim() || lost.stderr.trim()})`);
+    t.ok(Number(lostMs) >= 900, `only after the completion timeout (${lostMs} ms; fabric-read-timeout-ms 1000)`);
+    const again = await readMd5(tool, 'peer_mw0', readSize);
+    t.equal(again.md5, filled.md5, 'the next read through peer_mw0 gets the data again');
+    t.equal(trio.relays[0].fabricReads.timedOut, 1, 'the relay counted the one read that timed out');
     await freeWindows(tool2, tool, 0, inbound.window);
   }
 

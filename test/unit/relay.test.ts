@@ -211,6 +211,25 @@ t.test('FABRIC_READ goes to the EP in order with the writes, its reply back to t
   t.match(trace.filter((e) => e.type === 'FABRIC').at(-1), { link: 2, writes: 1, reads: 3, readBytes: 20, readsFailed: 1, readsTimedOut: 1, readsLate: 1, final: true }, 'the closing summary has the read counts');
 });
 
+t.test('a dropped FABRIC_READ (fault) never reaches the EP and counts as timed out when the next read comes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'relay-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const relay = new LinkRelay(0, dir, join(dir, 'wire.ndjson'));
+  await relay.listen();
+  t.teardown(() => relay.close());
+  const ep = await FakeDevice.open(relay.socketPath.ep);
+  const rc = await FakeDevice.open(relay.socketPath.rc);
+  t.teardown(() => { ep.socket.destroy(); rc.socket.destroy(); });
+  relay.dropFabricReads = 1;
+  rc.send({ type: 'FABRIC_READ', bar: 2, size: 4, address: 0x1000n, tag: 1 });
+  rc.send({ type: 'FABRIC_READ', bar: 2, size: 4, address: 0x1000n, tag: 2 });
+  const [read] = await ep.waitFor('FABRIC_READ');
+  t.equal((read as { tag: number }).tag, 2, 'only the second read reaches the EP');
+  t.equal(ep.received.filter((m) => m.type === 'FABRIC_READ').length, 1);
+  t.match(relay.fabricReads, { reads: 2, timedOut: 1 });
+  t.ok(relay.events().some((e) => e.type === 'FAULT' && e.msgType === 'FABRIC_READ' && e.tag === 1), 'the drop is a FAULT event in the trace');
+});
+
 t.test('FABRIC_READ with no EP connected is completed by the relay at once (no-ep), not left to time out', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'relay-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
