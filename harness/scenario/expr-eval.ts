@@ -6,6 +6,11 @@ export type ExprEnv = Readonly<Record<string, ExprValue | undefined>>;
 
 type Fn = { arity: [number, number]; apply: (args: ExprValue[], pos: number) => ExprValue; doc: string };
 
+function finite(value: ExprValue, pos: number, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new ExprError(`${what} must be a number, got ${show(value)}`, pos);
+  return value;
+}
+
 function int(value: ExprValue, pos: number, what = 'argument'): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) throw new ExprError(`${what} must be an integer, got ${show(value)}`, pos);
   return value;
@@ -100,8 +105,9 @@ function binary(expr: Extract<Expr, { type: 'binary' }>, env: ExprEnv): ExprValu
   if (op === '==') return valuesEqual(left, right);
   if (op === '!=') return !valuesEqual(left, right);
   if (op === '<' || op === '<=' || op === '>' || op === '>=') {
-    const a = int(left, pos, 'comparison operand');
-    const b = int(right, pos, 'comparison operand');
+    // Measured rates (ntb_perf's MB/s, kbit/s) are not whole numbers: comparisons take any finite number.
+    const a = finite(left, pos, 'comparison operand');
+    const b = finite(right, pos, 'comparison operand');
     return op === '<' ? a < b : op === '<=' ? a <= b : op === '>' ? a > b : a >= b;
   }
   if (['|', '&', '^', '<<', '>>'].includes(op)) return bitwise(op, nonNegative(left, pos), nonNegative(right, pos), pos);

@@ -36,6 +36,10 @@ t.test('predicates read `value`', async (t) => {
   t.equal(evalExpr('value > 0', env), true);
   t.equal(evalExpr('value >= 4 && value <= 32', env), true);
   t.equal(evalExpr('value == 16 || !(value < 3)', env), true);
+  // A measured rate below 1 (ntb_perf through a slow path) still compares.
+  t.equal(evalExpr('value > 0', { ...env, value: 0.75 }), true);
+  t.equal(evalExpr('value >= 1', { ...env, value: 0.75 }), false);
+  t.throws(() => evalExpr('value > 0', { ...env, value: true }), /comparison operand must be a number/);
   t.ok(isPredicate(parseExpr('value > 0')));
   t.notOk(isPredicate(parseExpr('mask(N - 2)')));
   t.same(
