@@ -32,6 +32,8 @@ const ms = (base: number) => base * SCALE;
 const EPF_NTB = { vendorid: 0x104c, deviceid: 0xb00d, baseclass_code: 0x05, subclass_code: 0x00, db_count: 4, spad_count: 64, mws: [0x100000] };
 /** ntb_hw_epf (6.12): peer_db_set(bit n) writes the MSI data of interrupt n + 2; vectors 0 (link) and 1 (reserved) are no doorbells. */
 const EPF_IRQ_DB_START = 2;
+/** Guest shell: the guest's uptime in centiseconds into $var (busybox date has no %N). */
+const UPTIME_CS = (v: string) => `read up rest < /proc/uptime; ${v}=$(( \${up%.*} * 100 + 1\${up#*.} - 100 ))`;
 
 /** Processes whose command line mentions `needle` (not ps itself). */
 async function processesMentioning(needle: string): Promise<string[]> {
@@ -175,7 +177,7 @@ async function bridgeCase(t: Tap, epSpec: KernelSpec, epRelease: RegExp): Promis
     const readSize = 0x1000;
     const filled = await writeRandom(tool2, 'mw0', readSize);
     const reads = trio.relays[0].fabricReads.reads;
-    const timed = await tool.guest.exec(`s=$(date +%s%N); dd if=${tool.path('peer0/peer_mw0')} bs=${readSize} count=1 2>/dev/null | md5sum; e=$(date +%s%N); echo $(( (e - s) / 1000 ))`);
+    const timed = await tool.guest.exec(`${UPTIME_CS('s')}; dd if=${tool.path('peer0/peer_mw0')} bs=${readSize} count=1 2>/dev/null | md5sum; ${UPTIME_CS('e')}; echo $(( (e - s) * 10000 ))`);
     const [readMd5Line, usLine] = timed.stdout.trim().split('\n');
     const readBack = readMd5Line?.split(/\s+/)[0];
     t.ok(filled.md5 && readBack === filled.md5, `host reads through peer_mw0 what host2 wrote into mw0 (${readBack ?? timed.stderr.trim()} vs ${filled.md5 ?? filled.error})`);
@@ -185,7 +187,7 @@ async function bridgeCase(t: Tap, epSpec: KernelSpec, epRelease: RegExp): Promis
     t.comment(`fabric read: ${readSize} bytes in ${Number(usLine) / 1000} ms in the guest (${crossed} reads, ${(Number(usLine) / Math.max(1, crossed)).toFixed(0)} us each; relay↔EP avg ${(trio.relays[0].fabricReads.totalMs / Math.max(1, trio.relays[0].fabricReads.answered)).toFixed(3)} ms)`);
     // A completion that never comes (the relay swallows one read): all-ones after the RC's timeout, then reads work again.
     trio.relays[0].dropFabricReads = 1;
-    const lost = await tool.guest.exec(`s=$(date +%s%N); dd if=${tool.path('peer0/peer_mw0')} bs=4 count=1 2>/dev/null | od -An -tx4; e=$(date +%s%N); echo $(( (e - s) / 1000000 ))`);
+    const lost = await tool.guest.exec(`${UPTIME_CS('s')}; dd if=${tool.path('peer0/peer_mw0')} bs=4 count=1 2>/dev/null | od -An -tx4; ${UPTIME_CS('e')}; echo $(( (e - s) * 10 ))`);
     const [word, lostMs] = lost.stdout.trim().split('\n').map((line) => line.trim());
     t.equal(word, 'ffffffff', `a read whose completion never comes reads all-ones (${lost.stdout.trim() || lost.stderr.trim()})`);
     t.ok(Number(lostMs) >= 900, `only after the completion timeout (${lostMs} ms; fabric-read-timeout-ms 1000)`);
