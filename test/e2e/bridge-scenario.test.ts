@@ -22,7 +22,6 @@ interface Check {
   check: string;
   status: string;
   on?: string;
-  label?: string;
   value: unknown;
 }
 interface Results {
@@ -66,10 +65,10 @@ t.test('the bridge cell passes with three guests named in its results', async (t
   const sweep = cell.steps.find((s) => s.id === 'sweep')!;
   const bits = Math.min(cell.params.Nh!, cell.params.Ne!) - 2;
   for (const direction of ['host-to-host2', 'host2-to-host']) {
-    const db = sweep.checks.filter((c) => c.check === 'db' && c.label?.startsWith(direction));
+    const db = sweep.checks.filter((c) => c.id.startsWith(`db[${direction} bit `));
     t.equal(db.length, bits, `${direction}: ${bits} single-bit rings`);
     t.ok(db.every((c) => c.status === 'PASS'), `${direction}: each bit arrived as itself`);
-    const wire = sweep.checks.filter((c) => c.check === 'wire' && c.label?.startsWith(direction));
+    const wire = sweep.checks.filter((c) => c.id.startsWith(`wire[${direction} bit `));
     t.equal(wire.length, bits, `${direction}: the receiver's link witnessed every ring`);
     t.ok(wire.every((c) => c.status === 'PASS'), `${direction}: on the expected vector`);
   }
