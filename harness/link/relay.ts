@@ -259,6 +259,10 @@ export class LinkRelay extends EventEmitter implements LinkWitness {
         }
         this.forwardRaise(message);
         break;
+      case 'HOST_CONFIG_ACK':
+        // The host's config write completes when its function sees this (non-posted, PROTOCOL.md).
+        this.send('rc', message);
+        break;
       default:
         break;
     }

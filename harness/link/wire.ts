@@ -25,6 +25,7 @@ export const MsgType = {
   FABRIC_WRITE: 12,
   FABRIC_READ: 13,
   FABRIC_READ_REPLY: 14,
+  HOST_CONFIG_ACK: 15,
 } as const;
 export type MsgTypeName = keyof typeof MsgType;
 
@@ -90,6 +91,8 @@ export type Message =
   | { type: 'FABRIC_READ'; bar: number; size: number; address: bigint; tag: number }
   /** The completion of a FABRIC_READ (EP → RC); status FabricReadStatus. */
   | { type: 'FABRIC_READ_REPLY'; tag: number; status: number; value: bigint }
+  /** The EP applied a HOST_CONFIG (EP → RC): the host's config write completes when the RC sees it. */
+  | { type: 'HOST_CONFIG_ACK'; msiEnabledVectors: number; command: number; msiAddress: bigint; msiData: number }
   | { type: 'UNKNOWN'; code: number }
   /** A message the peer should not have sent (too long, an index out of range): reported, never acted on. */
   | { type: 'INVALID'; code: number; reason: string };
@@ -129,6 +132,7 @@ const minimumLength: Record<MsgTypeName, number> = {
   FABRIC_WRITE: 24,
   FABRIC_READ: 24,
   FABRIC_READ_REPLY: 16,
+  HOST_CONFIG_ACK: 8,
 };
 
 export function decodePayload(type: number, p: Buffer): Message {
@@ -164,7 +168,8 @@ export function decodePayload(type: number, p: Buffer): Message {
       return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4) };
     case 'IRQ_RESULT':
       return { type: name, irqType: p.readUInt32LE(0), number: p.readUInt32LE(4), result: p.readUInt32LE(8) };
-    case 'HOST_CONFIG': {
+    case 'HOST_CONFIG':
+    case 'HOST_CONFIG_ACK': {
       const withMessage = p.length >= 20;
       return {
         type: name,
@@ -246,6 +251,7 @@ export function encode(message: OutMessage, seq: number): Buffer {
       payload.writeUInt32LE(message.result, 8);
       break;
     case 'HOST_CONFIG':
+    case 'HOST_CONFIG_ACK':
       payload = Buffer.alloc(24);
       payload.writeUInt32LE(message.msiEnabledVectors, 0);
       payload.writeUInt32LE(message.command, 4);

@@ -175,6 +175,7 @@ enum vlink_msg_type {
 	VLINK_MSG_FABRIC_WRITE	= 12,	/* RC -> EP: host wrote into a BAR backed by an EP aperture */
 	VLINK_MSG_FABRIC_READ	= 13,	/* RC -> EP: host reads from such a BAR (non-posted) */
 	VLINK_MSG_FABRIC_READ_REPLY = 14,	/* EP -> RC: the completion of one FABRIC_READ */
+	VLINK_MSG_HOST_CONFIG_ACK = 15,	/* EP -> RC: the EP applied a HOST_CONFIG (payload: the same struct) */
 };
 
 #define VLINK_ROLE_EP			1

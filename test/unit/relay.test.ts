@@ -70,6 +70,10 @@ t.test('START plugs, MSIs are forwarded and counted per vector, STOP unplugs', a
   rc.send({ type: 'IRQ_RESULT', irqType: 2, number: 4, result: 1 });
   rc.send({ type: 'HOST_CONFIG', msiEnabledVectors: 16, command: 6, msiAddress: 0xfee00000n, msiData: 0 });
   await ep.waitFor('HOST_CONFIG');
+  // The EP's answer completes the host's config write: it goes back to the RC.
+  ep.send({ type: 'HOST_CONFIG_ACK', msiEnabledVectors: 16, command: 6, msiAddress: 0xfee00000n, msiData: 0 });
+  const [ack] = await rc.waitFor('HOST_CONFIG_ACK');
+  t.same(ack, { type: 'HOST_CONFIG_ACK', msiEnabledVectors: 16, command: 6, msiAddress: 0xfee00000n, msiData: 0 }, 'HOST_CONFIG_ACK reaches the RC');
   t.same([...relay.msiCounts(mark)], [[2, 2]], 'only delivered MSIs count, by vector index (number - 1)');
   t.same(relay.msiDeliveries(mark).map((d) => d.result), ['delivered', 'delivered', 'msi-disabled']);
   t.same(relay.msiDeliveries().map((d) => d.result)[0], 'not-plugged', 'a raise before link up is recorded as not plugged');

@@ -22,7 +22,7 @@ t.test('the seeds are what the relay would send', async (t) => {
   const messages = new MessageReader().push(all.subarray(1 + all[0]!));
   t.same(
     messages.map((m) => m.message.type),
-    ['HELLO', 'START', 'STOP', 'SET_BAR', 'RAISE_IRQ', 'IRQ_RESULT', 'HOST_CONFIG', 'WINDOW', 'LINK_STATE', 'DOORBELL', 'MEM_WRITE', 'FABRIC_WRITE', 'FABRIC_READ', 'FABRIC_READ_REPLY'],
+    ['HELLO', 'START', 'STOP', 'SET_BAR', 'RAISE_IRQ', 'IRQ_RESULT', 'HOST_CONFIG', 'WINDOW', 'LINK_STATE', 'DOORBELL', 'MEM_WRITE', 'FABRIC_WRITE', 'FABRIC_READ', 'FABRIC_READ_REPLY', 'HOST_CONFIG_ACK'],
   );
   t.ok(seeds.has('bad-magic') && seeds.has('oversized-big'), 'and the streams the device must refuse or skip');
 });

@@ -28,6 +28,7 @@ t.test('every message type survives encode → chunked reassembly → decode', a
     { type: 'FABRIC_WRITE', bar: 2, size: 8, address: 0x8000104000n, value: 0x1122334455667788n },
     { type: 'FABRIC_READ', bar: 4, size: 4, address: 0x8000200010n, tag: 0xfffffffe },
     { type: 'FABRIC_READ_REPLY', tag: 0xfffffffe, status: 0, value: 0xcafef00dn },
+    { type: 'HOST_CONFIG_ACK', msiEnabledVectors: 8, command: 0x406, msiAddress: 0xfee00318n, msiData: 0x4021 },
   ] as const;
   const stream = Buffer.concat(messages.map((m, i) => encode(m as never, i)));
   const reader = new MessageReader();

@@ -39,6 +39,7 @@ const messages: OutMessage[] = [
   { type: 'FABRIC_WRITE', bar: 2, size: 8, address: 0x8000104000n, value: 0x1122334455667788n },
   { type: 'FABRIC_READ', bar: 2, size: 4, address: 0x8000104000n, tag: 1 },
   { type: 'FABRIC_READ_REPLY', tag: 1, status: 0, value: 0x55667788n },
+  { type: 'HOST_CONFIG_ACK', msiEnabledVectors: 16, command: 0x406, msiAddress: 0xfee00000n, msiData: 0x4020 },
 ];
 
 function header(type: number, length: number, magic = VLINK_MAGIC, version = VLINK_VERSION): Buffer {

@@ -90,6 +90,10 @@ struct VepcFunctionState {
 
     /* Last HOST_CONFIG sent, so only changes go on the wire. */
     struct vlink_host_config host_config;
+    /* HOST_CONFIGs sent from config writes and HOST_CONFIG_ACKs received. */
+    uint32_t config_sent;
+    uint32_t config_acked;
+    uint32_t config_ack_timeouts;
 
     /*
      * The fabric read in flight (at most one: the vCPU that made it waits).
@@ -140,18 +144,74 @@ static void vf_send_host_config(VepcFunctionState *s, bool only_if_changed)
         return;
     }
     s->host_config = now;
-    vlink_wire_send(&s->wire, VLINK_MSG_HOST_CONFIG, &now, sizeof(now));
+    /* The EP answers each one (HOST_CONFIG_ACK): count them to match. */
+    if (vlink_wire_send(&s->wire, VLINK_MSG_HOST_CONFIG, &now, sizeof(now))) {
+        s->config_sent++;
+    }
+}
+
+static bool vf_config_acked(void *opaque)
+{
+    VepcFunctionState *s = opaque;
+
+    return s->config_acked == s->config_sent;
+}
+
+static void vf_host_config_ack(VepcFunctionState *s, const uint8_t *payload,
+                               uint32_t len)
+{
+    struct vlink_host_config m = { 0 };
+
+    if (!vlink_payload(&s->wire, VLINK_MSG_HOST_CONFIG_ACK, payload, len,
+                       &m, VLINK_HOST_CONFIG_V1_SIZE)) {
+        return;
+    }
+    /* One answer per HOST_CONFIG, in order; a stray one is not counted. */
+    if (s->config_acked != s->config_sent) {
+        s->config_acked++;
+    }
+}
+
+/*
+ * A config write is non-posted: the host's vCPU does not go on until it
+ * completed.  On our link "completed" means the EP applied the HOST_CONFIG
+ * it caused, so wait (like a fabric read, reading the link ourselves) for
+ * the EP's HOST_CONFIG_ACK.  Without the wait the host's next write into a
+ * BAR backed by EP RAM (a command for the EPF) could reach the EP before
+ * the new MSI state, which no PCIe ordering allows.  No answer in time (an
+ * EP without the message, a stopped EP guest): go on and count it.
+ */
+static void vf_wait_config_applied(VepcFunctionState *s)
+{
+    int64_t deadline;
+
+    if (vf_config_acked(s)) {
+        return;
+    }
+    deadline = qemu_clock_get_ns(QEMU_CLOCK_REALTIME) +
+               (int64_t)s->read_timeout_ms * SCALE_MS;
+    if (vlink_wire_wait(&s->wire, deadline, vf_config_acked, s) != 1) {
+        s->config_ack_timeouts++;
+        s->config_acked = s->config_sent;
+        qemu_log_mask(LOG_GUEST_ERROR, "vepc-function: the EP did not "
+                      "confirm the host configuration in %u ms (%u)\n",
+                      s->read_timeout_ms, s->config_ack_timeouts);
+    }
 }
 
 static void vf_write_config(PCIDevice *pdev, uint32_t addr, uint32_t val,
                             int len)
 {
     VepcFunctionState *s = VEPC_FUNCTION(pdev);
+    uint32_t sent = s->config_sent;
 
     /* Also runs msi_write_config(). */
     pci_default_write_config(pdev, addr, val, len);
     /* The EP driver learns MSI enable/count and bus mastering from this. */
     vf_send_host_config(s, true);
+    if (s->config_sent != sent) {
+        vf_wait_config_applied(s);
+    }
 }
 
 /* ---- interrupts -------------------------------------------------------- */
@@ -628,6 +688,9 @@ static void vf_handle_message(void *opaque, uint16_t type,
     case VLINK_MSG_FABRIC_READ_REPLY:
         vf_fabric_read_reply(s, payload, len);
         break;
+    case VLINK_MSG_HOST_CONFIG_ACK:
+        vf_host_config_ack(s, payload, len);
+        break;
     default:
         qemu_log_mask(LOG_UNIMP, "vepc-function: ignoring link message "
                       "type %u\n", type);
@@ -661,6 +724,8 @@ static void vf_chr_event(void *opaque, QEMUChrEvent event)
         break;
     case CHR_EVENT_CLOSED:
         vlink_wire_closed(&s->wire);
+        /* Answers to what went out on the old connection will not come. */
+        s->config_acked = s->config_sent;
         break;
     default:
         break;

@@ -1057,6 +1057,13 @@ static void vepc_host_config(VepcState *s, const uint8_t *payload,
     s->host_command = le32_to_cpu(m.command) & 0xffff;
     s->msi_address = le64_to_cpu(m.msi_address);
     s->msi_data = le32_to_cpu(m.msi_data);
+    /*
+     * Config writes are non-posted: the host's next access must not pass
+     * this one.  The RC function waits for this answer before the host's
+     * vCPU goes on, so a command the host then writes into a BAR of our
+     * RAM never finds the old MSI state here (pci-epf-ntb's map_msi_irq).
+     */
+    vlink_wire_send(&s->wire, VLINK_MSG_HOST_CONFIG_ACK, &m, sizeof(m));
 }
 
 static void vepc_link_state(VepcState *s, const uint8_t *payload,
