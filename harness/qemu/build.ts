@@ -82,9 +82,12 @@ export async function buildLinkQemu(log: (line: string) => void = () => undefine
   });
   const key = hashParts({
     dsc,
-    // What goes into the binaries (not link/qemu/fuzz or the README): sources, build script, wiring patch.
+    // What goes into the binaries (not link/qemu/fuzz or the README): sources, build script, wiring
+    // patch, the device set per target.
     devices: await hashTree(join(repoRoot, 'link', 'qemu', 'hw')),
     build: await readFile(join(repoRoot, 'link', 'qemu', 'build.sh')),
+    devicesX86: await readFile(join(repoRoot, 'link', 'qemu', 'devices-x86_64.mak')),
+    devicesArm: await readFile(join(repoRoot, 'link', 'qemu', 'devices-aarch64.mak')),
     patch: await readFile(join(repoRoot, 'link', 'qemu', 'qemu-7.2-vepc.patch')),
     header: await hashTree(join(repoRoot, 'link', 'include')),
   });

@@ -61,6 +61,11 @@ for f in vepc.c vepc-function.c vepc-wire.c vepc-wire.h vlink-rx.c vlink-rx.h; d
     install_if_changed "$here/hw/$f" "$src/hw/misc/$f"
 done
 install_if_changed "$link_dir/include/vepc-link.h" "$src/include/hw/misc/vepc-link.h"
+# The device set per target (configure --with-devices-<target>=ntbh).  An
+# edited .mak makes ninja rerun meson, which reconfigures what changed.
+for t in x86_64 aarch64; do
+    install_if_changed "$here/devices-$t.mak" "$src/configs/devices/$t-softmmu/ntbh.mak"
+done
 
 # 3. The build wiring (Kconfig + meson.build).  The patch as applied is kept
 # beside the tree so an edited patch replaces the old one.
@@ -79,15 +84,19 @@ fi
 
 # 4. Configure.  --without-default-features turns off everything optional;
 # what we need back: TCG, the system libfdt (arm virt builds its device
-# tree) and slirp (-netdev user,hostfwd=...).  memory-backend-file, QMP,
-# socket chardevs, pcie-root-port, intel-iommu and virtio devices are not
-# features but Kconfig devices that q35/virt pull in by default.  No
-# --prefix: we install by hand, and QEMU finds ../share/qemu relative to its
-# binary wherever it is, so INSTALL_PREFIX can change (or move) without a
-# rebuild.
+# tree) and slirp (-netdev user,hostfwd=...).  memory-backend-file, QMP and
+# socket/dgram chardevs and netdevs are always built.  Devices are Kconfig
+# symbols: --without-default-devices builds none but those our devices-*.mak
+# name (q35, arm virt, pcie-root-port, intel-iommu, virtio-net-pci, vepc),
+# instead of every board and optional device of both targets.  No --prefix:
+# we install by hand, and QEMU finds ../share/qemu relative to its binary
+# wherever it is, so INSTALL_PREFIX can change (or move) without a rebuild.
 configure_args=(
     --target-list=x86_64-softmmu,aarch64-softmmu
     --without-default-features
+    --without-default-devices
+    --with-devices-x86_64=ntbh
+    --with-devices-aarch64=ntbh
     --enable-tcg
     --enable-fdt=system
     --enable-slirp
@@ -120,11 +129,11 @@ for t in x86_64 aarch64; do
     mv -f "$prefix/bin/qemu-system-$t.new" "$prefix/bin/qemu-system-$t"
 done
 
-# q35 + SeaBIOS + -kernel + virtio-net-pci (+ the default VGA if a run does
-# not pass -vga none / -nodefaults) + the e1000e that -nic picks on q35.
+# q35 + SeaBIOS + -kernel (linuxboot, multiboot, pvh for a vmlinux) +
+# virtio-net-pci's option ROM (both targets load it).  No VGA or e1000e is
+# built, so their ROMs are not needed (the harness passes -nodefaults).
 roms=(
     /usr/share/seabios/bios-256k.bin
-    /usr/share/seabios/vgabios-stdvga.bin
     /usr/share/qemu/kvmvapic.bin
     /usr/share/qemu/linuxboot.bin
     /usr/share/qemu/linuxboot_dma.bin
@@ -132,7 +141,6 @@ roms=(
     /usr/share/qemu/multiboot_dma.bin
     /usr/share/qemu/pvh.bin
     /usr/lib/ipxe/qemu/efi-virtio.rom
-    /usr/lib/ipxe/qemu/efi-e1000e.rom
 )
 missing=0
 for rom in "${roms[@]}"; do
