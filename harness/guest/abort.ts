@@ -28,6 +28,34 @@ export function wrapCommand(command: string): string {
 }
 
 /**
+ * The longest command line sent as such. dropbear (2022.83, the image's) reads an exec request's
+ * command with a 9000-byte limit (MAX_CMD_LEN) and, past it, ends the whole connection ("String too
+ * long" in its log): the client sees "Unable to exec" and every later exec on that guest fails.
+ */
+export const COMMAND_LINE_MAX = 8192;
+
+/**
+ * How `command` reaches the guest: on the command line when its wrapped form fits, otherwise on the
+ * channel's stdin (`stdin` is then what to send). The stdin form reads the script whole before it runs
+ * it, so the command's own stdin is at its end, as it is for a short command without input. A
+ * leading newline keeps a script that starts with "-" from reading as an option of sh -c.
+ */
+export function commandLine(command: string): { line: string; stdin?: string } {
+  const line = wrapCommand(command);
+  if (Buffer.byteLength(line) <= COMMAND_LINE_MAX) return { line };
+  return { line: `echo "${PGID_TAG}$$" >&2; s=$(cat); exec setsid /bin/sh -c "$s"`, stdin: `\n${command}` };
+}
+
+/**
+ * A long command that also has input of its own: the script is uploaded first (scriptUpload, its
+ * stdin is the script) and then run from the file, which it removes.
+ */
+export function uploadedScript(path: string): { upload: string; run: string } {
+  if (!/^\/tmp\/ntbh-cmd-[0-9a-z]+$/.test(path)) throw new Error(`refusing script path ${path}`);
+  return { upload: `umask 077; cat > ${path}`, run: `sh ${path}; rc=$?; rm -f ${path}; exit $rc` };
+}
+
+/**
  * SIGKILLs process group `pgid` until no live (non-zombie) process is left in it, for up to
  * `tries` × 100 ms; exits 0 when the group is gone, 1 with "still running: <pids>" otherwise
  * (a task in uninterruptible sleep survives SIGKILL). Reads /proc: busybox has no pgrep here.

@@ -1,6 +1,7 @@
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2';
 import { HarnessError } from '../errors.ts';
-import { abortedExecError, killGroupScript, PGID_TAG, wrapCommand } from './abort.ts';
+import { randomBytes } from 'node:crypto';
+import { abortedExecError, commandLine, killGroupScript, PGID_TAG, uploadedScript } from './abort.ts';
 import type { CleanupOutcome, ExecOptions, ExecResult, GuestExec } from './types.ts';
 
 /** One command's remote side: its channel, and its process group once the wrapper has said it. */
@@ -110,6 +111,8 @@ export class SshSession implements GuestExec {
         new HarnessError(`no SSH connection to ${this.name}`, { code: 'SSH_LOST', kind: 'infra', phase: 'exec', guest: this.name, excerpt: `command: ${command}` }),
       );
     }
+    const sent = commandLine(command);
+    if (sent.stdin !== undefined && options.stdin !== undefined) return this.execUploaded(command, options);
     const timeoutMs = options.timeoutMs ?? this.config.defaultTimeoutMs;
     const started = Date.now();
     const remote = new RemoteRun();
@@ -149,7 +152,7 @@ export class SshSession implements GuestExec {
       const onAbort = () => abandon(abortedExecError(this.name, command, signal!, `${stdout.slice(-1000)}${stderr.slice(-1000)}`));
       signal?.addEventListener('abort', onAbort, { once: true });
 
-      client.exec(wrapCommand(command), (error, channel) => {
+      client.exec(sent.line, (error, channel) => {
         if (error) {
           remote.end();
           settle(() => reject(new HarnessError(`exec on ${this.name} failed: ${error.message}`, { code: 'SSH_EXEC', kind: 'infra', phase: 'exec', guest: this.name, cause: error })));
@@ -183,10 +186,34 @@ export class SshSession implements GuestExec {
             );
           } else settle(() => resolve(result));
         });
-        if (options.stdin !== undefined) channel.end(options.stdin);
-        else channel.end();
+        channel.end(sent.stdin ?? options.stdin);
       });
     });
+  }
+
+  /** A command too long for the command line that has input of its own: uploaded as a file, then run. */
+  private async execUploaded(command: string, options: ExecOptions): Promise<ExecResult> {
+    const started = Date.now();
+    const script = uploadedScript(`/tmp/ntbh-cmd-${randomBytes(6).toString('hex')}`);
+    const timeoutMs = options.timeoutMs ?? this.config.defaultTimeoutMs;
+    const upload = await this.rawExec(script.upload, timeoutMs, command).catch((error: Error) => {
+      throw new HarnessError(`exec on ${this.name} failed: could not upload a ${command.length}-byte script: ${error.message}`, { code: 'SSH_EXEC', kind: 'infra', phase: 'exec', guest: this.name, cause: error });
+    });
+    if (upload.exitCode !== 0) {
+      throw new HarnessError(`exec on ${this.name} failed: uploading a ${command.length}-byte script exited ${upload.exitCode}`, { code: 'SSH_EXEC', kind: 'infra', phase: 'exec', guest: this.name, excerpt: upload.stdout });
+    }
+    const ran = await this.exec(script.run, { ...options, check: false, timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) });
+    const result = { ...ran, command, durationMs: Date.now() - started };
+    if (options.check && result.exitCode !== 0) {
+      throw new HarnessError(`command failed on ${this.name} (exit ${result.exitCode}): ${command.slice(0, 120)}`, {
+        code: 'EXEC_FAILED',
+        kind: 'infra',
+        phase: 'exec',
+        guest: this.name,
+        excerpt: `${result.stdout}${result.stderr}`.trim().split('\n').slice(-20).join('\n'),
+      });
+    }
+    return result;
   }
 
   /**
@@ -214,7 +241,7 @@ export class SshSession implements GuestExec {
   }
 
   /** A command without the wrapper, the timeout or the checks of exec: for the harness's own cleanup. */
-  private rawExec(command: string, timeoutMs: number): Promise<{ stdout: string; exitCode: number }> {
+  private rawExec(command: string, timeoutMs: number, stdin?: string): Promise<{ stdout: string; exitCode: number }> {
     const client = this.client;
     if (!client || this.closed) return Promise.reject(new Error(`no SSH connection to ${this.name}`));
     return new Promise((resolve, reject) => {
@@ -233,7 +260,7 @@ export class SshSession implements GuestExec {
           clearTimeout(timer);
           resolve({ stdout, exitCode });
         });
-        channel.end();
+        channel.end(stdin);
       });
     });
   }

@@ -95,7 +95,8 @@ export async function freeWindows(inbound: NtbTool, outbound: NtbTool, index: nu
 
 /** Writes `size` random bytes to a window file; returns their md5 (computed in the guest). */
 export async function writeRandom(tool: NtbTool, file: string, size: number): Promise<{ md5?: string; error?: string }> {
-  const tmp = '/tmp/ntbh-mw.bin';
+  // One file per window file, so writes toward two windows of one guest never share it.
+  const tmp = `/tmp/ntbh-${file.replace(/[^a-z0-9_]/gi, '_')}.bin`;
   const script = [
     `dd if=/dev/urandom of=${tmp} bs=${size} count=1 2>/dev/null`,
     `dd if=${tmp} of=${sq(tool.path(`peer0/${file}`))} bs=${size} count=1 conv=notrunc 2>/dev/null`,

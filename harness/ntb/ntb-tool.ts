@@ -75,19 +75,22 @@ export class NtbTool {
   }
 
   /** waitDb's guest-side loop, for callers that batch it with other reads in one round trip. */
-  waitDbScript(baseline: number, timeoutMs: number, settlePolls = 3, expectChange = true): string {
+  waitDbScript(baseline: number, timeoutMs: number, settlePolls = 3, expectChange = true, minPolls = 1): string {
     // The deadline is the guest's clock (/proc/uptime, centiseconds), not a count of polls: under TCG a
     // poll (fork cat, fork sleep) takes several times its nominal 10 ms, so a counted window would
     // stretch a 1 s "nothing arrives" watch to several seconds.
     const clock = 'read up rest < /proc/uptime; now=$(( ${up%.*} * 100 + 1${up#*.} - 100 ))';
+    // minPolls: a watch also ends no sooner than this many reads, so a guest starved of CPU by a busy
+    // machine cannot end a short window before it (and the driver it watches) ran at all.
     return [
-      `f=${sq(this.path('db'))}; last=${sq(hex(baseline))}; base=$last; stable=0; changed=0`,
+      `f=${sq(this.path('db'))}; last=${sq(hex(baseline))}; base=$last; stable=0; changed=0; polls=0`,
       `${clock}; end=$((now + ${Math.max(1, Math.ceil(timeoutMs / 10))}))`,
       'while :; do',
       '  v=$(cat "$f"); [ "$v" = 0 ] && v=0x0',
+      '  polls=$((polls+1))',
       '  if [ "$v" != "$last" ]; then last=$v; stable=0; changed=1; else stable=$((stable+1)); fi',
       `  if [ ${expectChange ? 1 : 0} = 1 ] && [ $changed = 1 ] && [ $stable -ge ${settlePolls} ]; then break; fi`,
-      `  ${clock}; [ $now -ge $end ] && break`,
+      `  ${clock}; [ $now -ge $end ] && [ $polls -ge ${Math.max(1, Math.floor(minPolls))} ] && break`,
       '  sleep 0.01',
       'done',
       'echo "$last $changed"',

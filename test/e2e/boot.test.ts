@@ -66,6 +66,13 @@ for (const arch of ['x86_64', 'arm64'] as Arch[]) {
     t.ok(Object.keys(inGuest.values).length > 5, 'several capabilities were decided');
     const failing = await guest.exec('exit 3');
     t.equal(failing.exitCode, 3, 'exit codes come back');
+    // Longer than dropbear's command line (9000 bytes, past which it ends the connection): sent on stdin.
+    const long = ['n=0', ...Array.from({ length: 1500 }, (_, i) => `n=$((n+${i})) # ${'.'.repeat(8)}`), 'echo "$n"', 'exit 4'].join('\n');
+    const longRan = await guest.exec(long);
+    t.same([longRan.exitCode, longRan.stdout.trim()], [4, String((1500 * 1499) / 2)], `a ${long.length}-byte script runs whole in the guest`);
+    const withInput = await guest.exec(`cat${' '.repeat(10_000)}`, { stdin: 'fed\n', check: true });
+    t.equal(withInput.stdout, 'fed\n', 'a long command with input of its own reads it');
+    t.equal((await guest.exec('echo still-here', { check: true })).stdout.trim(), 'still-here', 'and the connection still answers');
 
     // Real splats from a real kernel, attributed to the step that caused them by kmsg markers.
     await guest.exec('modprobe ntbh_selftest', { check: true });

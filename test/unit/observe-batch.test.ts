@@ -38,3 +38,17 @@ t.test("waitDbScript's quiet window is measured on the guest's clock, not counte
   t.ok(took >= 400, `watched the whole window (${took} ms)`);
   t.ok(took < 2000, `and not much longer (${took} ms)`);
 });
+
+t.test('a quiet window also makes its minimum number of reads, however short the window', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ntbh-db-'));
+  writeFileSync(join(dir, 'db'), '0\n');
+  const tool = new NtbTool({ name: 'local' } as GuestExec, dir);
+  // A read that logs itself: `cat` is found on PATH first, so every poll leaves a line.
+  const bin = mkdtempSync(join(tmpdir(), 'ntbh-bin-'));
+  writeFileSync(join(bin, 'cat'), `#!/bin/sh\necho read >> ${join(dir, 'reads')}\nexec /bin/cat "$@"\n`, { mode: 0o755 });
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+  const out = execFileSync('/bin/sh', ['-c', tool.waitDbScript(0, 1, 3, false, 7)], { encoding: 'utf8', env });
+  t.same(parseWaitDb(out), { value: 0, changed: false });
+  const reads = execFileSync('/bin/sh', ['-c', `/bin/cat ${join(dir, 'reads')}`], { encoding: 'utf8' }).trim().split('\n');
+  t.equal(reads.length, 7, 'a 1 ms window still read db 7 times');
+});

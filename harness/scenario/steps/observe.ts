@@ -25,13 +25,13 @@ export function directions(direction: Direction | 'both'): Direction[] {
 }
 
 /**
- * Whether eachDirection may run both directions at once. Side by side, each guest runs two commands at
- * the same time (its ring for one direction, its watch for the other), and the guests' dropbear then
- * refused an exec now and then ("Unable to exec" in 7 of 9 cells of a full run, none in single-cell
- * runs before): until the guest layer queues or retries a refused exec, the directions go in turn.
- * Within a direction the sender's ring and the receiver's watch still overlap: one command per guest.
+ * Whether eachDirection may run both directions at once: then each guest runs two commands at the same
+ * time (its ring for one direction, its watch for the other), on two channels of its SSH connection.
+ * This was off for a while because the guests' dropbear refused an exec ("Unable to exec") in 7 of 9
+ * cells of a full run: the cause was a command line longer than dropbear's 9000 bytes, which ends the
+ * whole connection; such commands now travel on stdin (guest/abort.ts, commandLine).
  */
-export const DIRECTIONS_SIDE_BY_SIDE = false;
+export const DIRECTIONS_SIDE_BY_SIDE = true;
 
 /**
  * Runs `body` for each direction, side by side unless options.inTurn (default: !DIRECTIONS_SIDE_BY_SIDE).
@@ -92,6 +92,22 @@ export async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[
   if (x.status === 'rejected') throw x.reason;
   if (y.status === 'rejected') throw y.reason;
   return [x.value, y.value];
+}
+
+/**
+ * The "nothing arrives" window after a ring that must deliver nothing (`s 0`), sized from what would
+ * carry a delivery: vntb's EP reads the doorbell slots from a delayed work every 5 ms (6.x; from 7.1 an
+ * MSI doorbell interrupts at once), and an EP→host doorbell is an MSI the EP raises from peer_db_set or a
+ * work item it queues there, which the wire carries in ~0.3 ms. 40 poll periods (200 ms before the
+ * cell's timeout scale) cover the poll with a wide margin for TCG, and the watch also makes QUIET_MIN_POLLS
+ * reads of db, so a guest that got no CPU during the window cannot pass it unwatched.
+ */
+export const VNTB_POLL_MS = 5;
+export const QUIET_POLL_PERIODS = 40;
+export const QUIET_MIN_POLLS = 5;
+
+export function quietWindowMs(rig: Rig): number {
+  return rig.ms(VNTB_POLL_MS * QUIET_POLL_PERIODS);
 }
 
 export interface RingObservation {
@@ -232,7 +248,7 @@ export async function ringAndObserve(
   // One round trip: wait for db to settle, then (dev_dbg lines trail the db update) wait for the
   // doorbell line when db moved, then read the log, the trace and the interrupt counts.
   const observeScript = (waitMs: number, wantChange: boolean) => {
-    const script = [section('db'), rx.waitDbScript(armed.baseline, waitMs, settlePolls, wantChange)];
+    const script = [section('db'), rx.waitDbScript(armed.baseline, waitMs, settlePolls, wantChange, expectChange ? 1 : QUIET_MIN_POLLS)];
     if (armed.token) {
       const tries = Math.max(1, Math.ceil(eventWaitMs / 20));
       const count = `${sinceScript(armed.token)} | grep -c 'doorbell vec' || true`;
@@ -254,7 +270,7 @@ export async function ringAndObserve(
   } else {
     ring = await tools[sender].ringPeer(bits);
     // A refused ring delivers nothing: a short look is enough to confirm it.
-    text = await observeScript(ring.ok ? rig.ms(expectChange ? 3_000 : 1_000) : rig.ms(300), expectChange && ring.ok);
+    text = await observeScript(ring.ok ? (expectChange ? rig.ms(3_000) : quietWindowMs(rig)) : rig.ms(300), expectChange && ring.ok);
   }
   const sections = parseSections(text);
   const settled = parseWaitDb(sectionText(sections, 'db', rxGuest.name).split('\n').filter(Boolean).pop() ?? '');
