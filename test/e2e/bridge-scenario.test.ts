@@ -103,7 +103,7 @@ t.test('Ctrl-C in the middle of a bridge run leaves nothing behind', async (t) =
   t.ok(shm, `scratch directory ${shm}`);
   t.ok((await processesMentioning(shm!)).length >= 3, 'three QEMUs ran on the scratch');
   child.kill('SIGINT');
-  t.equal(await Promise.race([exit, sleep(120_000).then(() => 'timeout')]), 130, 'ntbh run exits 130 on Ctrl-C');
+  t.equal(await Promise.race([exit, sleep(120_000, undefined, { ref: false }).then(() => 'timeout')]), 130, 'ntbh run exits 130 on Ctrl-C');
   await sleep(500);
   t.same(await processesMentioning(dir), [], 'no process left that names the run');
   t.same(await processesMentioning(shm!), [], 'no QEMU left on the scratch');
