@@ -26,8 +26,16 @@ for d in /sys/class/net/*; do
     52:54:00:76:00:*) a=$(cut -d: -f6 "$d/address"); ip link set "${d##*/}" up; ip addr add "192.168.76.$((0x$a))/24" dev "${d##*/}";;
   esac
 done
-# -s: keys only; -r: the image's host key; -p 22 on all addresses (QEMU forwards to it).
-dropbear -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22
+# -s: keys only; -r: the image's host key; -p 22 on all addresses (QEMU forwards to it). -F -E: in
+# the foreground with its log on stderr, here the console, so a dropped connection says why in
+# console.log (there is no syslog daemon; daemonized, dropbear would log nowhere).
+dropbear -F -E -s -r /etc/dropbear/dropbear_ed25519_host_key -p 22 </dev/null >/dev/console 2>&1 &
+# The ready line means "SSH answers": wait until port 22 (0016) is in LISTEN (0A), as a daemonizing
+# dropbear guaranteed by returning only then.
+n=0
+while ! grep -q ':0016 0\{8,32\}:0000 0A' /proc/net/tcp /proc/net/tcp6 2>/dev/null && [ $n -lt 1000 ]; do
+  sleep 0.01; n=$((n+1))
+done
 echo "ntbh-ready $(cat /proc/sys/kernel/osrelease)" > /dev/console
 # PID 1 must never exit.
 while :; do sleep 3600; done

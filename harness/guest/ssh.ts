@@ -83,6 +83,9 @@ export class SshSession implements GuestExec {
       // The host key is the image's; the connection never leaves 127.0.0.1.
       hostVerifier: () => true,
     };
+    // ssh2 can emit 'error' more than once (a refused handshake, then "Connection lost before
+    // handshake"): without a listener for the later ones Node ends the whole run.
+    client.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', reject);
@@ -91,7 +94,6 @@ export class SshSession implements GuestExec {
       client.end();
       throw new HarnessError(`SSH to ${this.name} failed: ${error.message}`, { code: 'SSH_CONNECT', kind: 'infra', phase: 'ssh', guest: this.name, cause: error });
     });
-    client.on('error', () => undefined);
     client.on('close', () => {
       this.client = null;
     });

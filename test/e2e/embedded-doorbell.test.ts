@@ -73,7 +73,7 @@ t.test('7.2 EP with the embedded doorbell: vntb takes host doorbells as interrup
 
   // Ctrl-C: the pair goes down and nothing of it stays.
   up.kill('SIGINT');
-  const exit = await Promise.race([up, sleep(120_000, undefined, { ref: false }).then(() => null)]);
+  const exit = await Promise.race([up, new Promise<null>((resolve) => setTimeout(() => resolve(null), 120_000).unref())]);
   t.ok(exit !== null, 'ntbh up exits on Ctrl-C');
   const qemus = await execa('pgrep', ['-f', dir], { reject: false });
   t.equal(qemus.stdout.trim(), '', 'no process of the pair is left');
