@@ -56,21 +56,51 @@ class RemoteRun {
   }
 }
 
+/** One connection of a guest's pool; `busy` while a command (or a cleanup) runs on it. */
+interface Pooled {
+  client: Client;
+  busy: boolean;
+}
+
 /**
- * One SSH connection per guest, kept open: every exec is a channel on it (a fresh `ssh` costs
- * ~175 ms under TCG). Every command runs in a process group of its own (abort.ts), so one that
- * is abandoned — its timeout, or its step's AbortSignal — is killed, not left running.
+ * At most this many connections per guest. The guests' dropbear (bookworm's 2022.83) races between
+ * channels of one connection (upstream mkj/dropbear#321, fixed in 2024.86): a command that exits while
+ * another channel is between its open and its exec request makes dropbear close that channel (the exec is
+ * refused, "Unable to exec") or die on an assertion, taking the connection with it. dropbear serves each
+ * connection from a process of its own, so one command per connection at a time cannot meet that race.
+ */
+export const MAX_CONNECTIONS = 4;
+
+/**
+ * SSH connections to one guest, kept open (a fresh `ssh` costs ~175 ms under TCG) and each running one
+ * command at a time: a command takes an idle connection, or opens one more (up to MAX_CONNECTIONS), or
+ * waits for one. Every command runs in a process group of its own (abort.ts), so one that is abandoned —
+ * its timeout, or its step's AbortSignal — is killed (from another connection), not left running. Any
+ * connection that drops while the session is open marks the guest lost: later commands fail with SSH_LOST.
  */
 export class SshSession implements GuestExec {
-  private client: Client | null = null;
+  private pool: Pooled[] = [];
+  private opening = 0;
+  private waiters: ((entry: Pooled | undefined) => void)[] = [];
   private closed = false;
+  private lost = false;
+  private connectTimeoutMs = 10_000;
 
   constructor(
     readonly name: string,
     private readonly config: { port: number; privateKey: string; defaultTimeoutMs: number; killTimeoutMs?: number },
   ) {}
 
+  /** Opens the first connection (again, after a failed attempt: earlier ones are closed). */
   async connect(timeoutMs: number): Promise<void> {
+    for (const entry of this.pool.splice(0)) entry.client.end();
+    this.lost = false;
+    this.connectTimeoutMs = timeoutMs;
+    const client = await this.open(timeoutMs);
+    this.pool.push({ client, busy: false });
+  }
+
+  private async open(timeoutMs: number): Promise<Client> {
     const client = new Client();
     const options: ConnectConfig = {
       host: '127.0.0.1',
@@ -95,26 +125,89 @@ export class SshSession implements GuestExec {
       throw new HarnessError(`SSH to ${this.name} failed: ${error.message}`, { code: 'SSH_CONNECT', kind: 'infra', phase: 'ssh', guest: this.name, cause: error });
     });
     client.on('close', () => {
-      this.client = null;
+      const index = this.pool.findIndex((entry) => entry.client === client);
+      if (index < 0) return;
+      this.pool.splice(index, 1);
+      if (this.closed) return;
+      this.lost = true;
+      for (const waiter of this.waiters.splice(0)) waiter(undefined);
     });
-    this.client = client;
+    return client;
   }
 
   get connected(): boolean {
-    return this.client !== null;
+    return !this.closed && !this.lost && this.pool.length > 0;
   }
 
-  exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
-    const client = this.client;
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(abortedExecError(this.name, command, signal));
-    if (!client || this.closed) {
-      return Promise.reject(
-        new HarnessError(`no SSH connection to ${this.name}`, { code: 'SSH_LOST', kind: 'infra', phase: 'exec', guest: this.name, excerpt: `command: ${command}` }),
-      );
+  private lostError(command: string): HarnessError {
+    return new HarnessError(`no SSH connection to ${this.name}`, { code: 'SSH_LOST', kind: 'infra', phase: 'exec', guest: this.name, excerpt: `command: ${command}` });
+  }
+
+  /** A connection for one command: an idle one, a new one, or the next one released. */
+  private async lease(command: string, waitMs?: number): Promise<Pooled> {
+    if (!this.connected) throw this.lostError(command);
+    const idle = this.pool.find((entry) => !entry.busy);
+    if (idle) {
+      idle.busy = true;
+      return idle;
     }
+    if (this.pool.length + this.opening < MAX_CONNECTIONS) {
+      this.opening++;
+      try {
+        const entry = { client: await this.open(this.connectTimeoutMs), busy: true };
+        if (this.closed) {
+          entry.client.end();
+          throw this.lostError(command);
+        }
+        this.pool.push(entry);
+        return entry;
+      } catch (error) {
+        // The guest answers on the connections it has: wait for one of those instead.
+        if (!this.connected) throw error;
+      } finally {
+        this.opening--;
+      }
+    }
+    const entry = await new Promise<Pooled | undefined>((resolve, reject) => {
+      const waiter = (got: Pooled | undefined) => {
+        clearTimeout(timer);
+        resolve(got);
+      };
+      // A cleanup must not wait forever behind commands that hang: it gives up after waitMs.
+      const timer = waitMs === undefined ? undefined : setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`all ${MAX_CONNECTIONS} connections to ${this.name} stayed busy for ${waitMs} ms`));
+      }, waitMs);
+      this.waiters.push(waiter);
+    });
+    if (!entry) throw this.lostError(command);
+    return entry;
+  }
+
+  private release(entry: Pooled): void {
+    if (!this.pool.includes(entry)) return;
+    const next = this.waiters.shift();
+    if (next) next(entry);
+    else entry.busy = false;
+  }
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortedExecError(this.name, command, signal);
     const sent = commandLine(command);
     if (sent.stdin !== undefined && options.stdin !== undefined) return this.execUploaded(command, options);
+    const entry = await this.lease(command);
+    if (signal?.aborted) {
+      this.release(entry);
+      throw abortedExecError(this.name, command, signal);
+    }
+    const client = entry.client;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.release(entry);
+    };
     const timeoutMs = options.timeoutMs ?? this.config.defaultTimeoutMs;
     const started = Date.now();
     const remote = new RemoteRun();
@@ -156,6 +249,7 @@ export class SshSession implements GuestExec {
 
       client.exec(sent.line, (error, channel) => {
         if (error) {
+          release();
           remote.end();
           settle(() => reject(new HarnessError(`exec on ${this.name} failed: ${error.message}`, { code: 'SSH_EXEC', kind: 'infra', phase: 'exec', guest: this.name, cause: error })));
           return;
@@ -167,6 +261,8 @@ export class SshSession implements GuestExec {
           exitCode = code ?? (signalName ? 128 : 255);
         });
         channel.on('close', () => {
+          // An abandoned command's channel closes once it was killed: the connection is free only then.
+          release();
           stderr += remote.end();
           if (exitCode === null) {
             // No exit status: the connection went away under the command (a dying guest, usually).
@@ -243,12 +339,14 @@ export class SshSession implements GuestExec {
   }
 
   /** A command without the wrapper, the timeout or the checks of exec: for the harness's own cleanup. */
-  private rawExec(command: string, timeoutMs: number, stdin?: string): Promise<{ stdout: string; exitCode: number }> {
-    const client = this.client;
-    if (!client || this.closed) return Promise.reject(new Error(`no SSH connection to ${this.name}`));
+  private async rawExec(command: string, timeoutMs: number, stdin?: string): Promise<{ stdout: string; exitCode: number }> {
+    const entry = await this.lease(command, timeoutMs);
     return new Promise((resolve, reject) => {
-      client.exec(command, (error, channel) => {
-        if (error) return reject(error);
+      entry.client.exec(command, (error, channel) => {
+        if (error) {
+          this.release(entry);
+          return reject(error);
+        }
         let stdout = '';
         let exitCode = 255;
         const timer = setTimeout(() => {
@@ -260,6 +358,7 @@ export class SshSession implements GuestExec {
         channel.on('exit', (code: number | null) => (exitCode = code ?? 255));
         channel.on('close', () => {
           clearTimeout(timer);
+          this.release(entry);
           resolve({ stdout, exitCode });
         });
         channel.end(stdin);
@@ -269,7 +368,7 @@ export class SshSession implements GuestExec {
 
   close(): void {
     this.closed = true;
-    this.client?.end();
-    this.client = null;
+    for (const entry of this.pool.splice(0)) entry.client.end();
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
   }
 }

@@ -26,15 +26,12 @@ export function directions(direction: Direction | 'both'): Direction[] {
 
 /**
  * Whether eachDirection may run both directions at once: then each guest runs two commands at the same
- * time (its ring for one direction, its watch for the other) on two channels of its SSH connection.
- * Off: the guests' dropbear (Debian bookworm's 2022.83) has a race between channels of one connection
- * (upstream mkj/dropbear#321, fixed in 2024.86): when a child of one channel exits while another
- * channel is between its open and its exec request, dropbear closes the new channel, so the exec is
- * refused ("Unable to exec"), or dies on "Failed assertion (common-channel.c:705): !channel->sent_close",
- * taking the whole connection with it. Both showed in full runs (the guest's console has dropbear's log).
- * Side by side needs one connection per concurrent command, or a dropbear with the fix.
+ * time (its ring for one direction, its watch for the other). Each command has an SSH connection of its
+ * own (guest/ssh.ts, MAX_CONNECTIONS): the guests' dropbear (bookworm's 2022.83) races between channels
+ * of one connection (upstream mkj/dropbear#321), which refused execs or killed the connection when two
+ * commands shared it.
  */
-export const DIRECTIONS_SIDE_BY_SIDE = false;
+export const DIRECTIONS_SIDE_BY_SIDE = true;
 
 /**
  * Runs `body` for each direction, side by side unless options.inTurn (default: !DIRECTIONS_SIDE_BY_SIDE).
